@@ -1,0 +1,1 @@
+"""Configuration: TOML to flat keys, macros, expression settings."""
