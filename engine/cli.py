@@ -1,0 +1,180 @@
+"""The `tlsrpt` command (also `python -m engine`).
+
+Exit status: 0 ok; 1 findings, failures or configuration errors; 2 usage errors or unreadable
+input. Bad input never ends in a traceback: only `--verbose` shows one for internal errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from engine.config.config import Config, load_config
+from engine.config.settings import TLS_AGGREGATE_KEYS
+from engine.errors import ConfigError, EngineError
+from engine.lint.render_text import render_text
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+
+class _UsageError(Exception):
+    """Bad command-line input or unreadable files: exit status 2."""
+
+
+def _color(stream: Any) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
+
+
+def _read_config(path: str) -> Config:
+    if path != "-" and not os.path.isfile(path):
+        raise _UsageError(f"cannot read {path}: no such file")
+    if path == "-":
+        return load_config(sys.stdin.read())
+    try:
+        return load_config(os.fspath(path))
+    except ConfigError as err:
+        unreadable = [d for d in err.diagnostics if d.code == "E002"]
+        if unreadable:
+            raise _UsageError(f"cannot read {path}: {unreadable[0].message}") from None
+        raise
+
+
+def _parse_var(text: str) -> tuple[str, Any]:
+    """`NAME=TEXT` gives a string; `NAME:=JSON` a typed value (`retry_num:=3`, `r:=["a"]`)."""
+    if ":=" in text:
+        name, _, raw = text.partition(":=")
+        try:
+            return name, json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise _UsageError(f"--var {text}: not JSON ({err.msg})") from None
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise _UsageError(f"--var {text}: expected NAME=VALUE or NAME:=JSON")
+    return name, value
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "(no value)"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def command_eval(args: argparse.Namespace) -> int:
+    config = _read_config(args.config)
+    variables = dict(_parse_var(item) for item in args.var)
+    resolution = config.explain(args.key, variables)
+    if args.json:
+        print(json.dumps({"key": args.key, "value": resolution.value,
+                          "rule": resolution.rule, "origin": resolution.origin},
+                         ensure_ascii=False))
+    else:
+        print(_show(resolution.value))
+    return EXIT_OK
+
+
+def command_resolve(args: argparse.Namespace) -> int:
+    config = _read_config(args.config)
+    settings = config.tls_aggregate(args.domain)
+    values: dict[str, Any] = {"report.submitter": config.submitter(args.domain)}
+    for key in TLS_AGGREGATE_KEYS:
+        field = key.rsplit(".", 1)[1].replace("-", "_")
+        value = getattr(settings, field)
+        values[key] = value.name.lower() if key.endswith(".send") else (
+            list(value) if isinstance(value, tuple) else value)
+    fallbacks = [{"key": f.key, "reason": f.reason, "used": _jsonable(f.used)}
+                 for f in settings.fallbacks]
+    if args.json:
+        print(json.dumps({"domain": args.domain, "settings": values, "fallbacks": fallbacks},
+                         ensure_ascii=False, indent=2))
+    else:
+        width = max(len(key) for key in values)
+        for key, value in values.items():
+            print(f"{key:<{width}}  {_show(value)}")
+        for fallback in fallbacks:
+            print(f"warning: {fallback['key']}: {fallback['reason']}; used "
+                  f"{_show(fallback['used'])}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _jsonable(value: Any) -> Any:
+    return int(value) if isinstance(value, int) else value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tlsrpt",
+        description="Stalwart-style configuration expressions and SMTP TLS reporting "
+                    "(RFC 8460).")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show a traceback for internal errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    evaluate = commands.add_parser(
+        "eval", help="print the value of one setting for a context",
+        description="Resolve one setting of CONFIG for the variables given with --var.")
+    evaluate.add_argument("config", metavar="CONFIG", help="configuration file (- for stdin)")
+    evaluate.add_argument("key", metavar="KEY", help="setting, e.g. report.tls.aggregate.send")
+    evaluate.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                          help="a variable as text (NAME=VALUE) or JSON (NAME:=JSON); "
+                               "repeatable; globals are $NAME")
+    evaluate.add_argument("--json", action="store_true", help="print JSON with the rule used")
+    evaluate.set_defaults(handler=command_eval)
+
+    resolve = commands.add_parser(
+        "resolve", help="print every TLS report setting for a domain",
+        description="Resolve report.submitter and every report.tls.aggregate.* setting of "
+                    "CONFIG for reports about DOMAIN, typed and validated.")
+    resolve.add_argument("config", metavar="CONFIG", help="configuration file (- for stdin)")
+    resolve.add_argument("--domain", required=True, help="the report (policy) domain")
+    resolve.add_argument("--json", action="store_true", help="print JSON")
+    resolve.set_defaults(handler=command_resolve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exit_.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.handler(args))
+    except _UsageError as err:
+        print(f"tlsrpt: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as err:
+        sources = {d.file: _source_of(d.file, args) for d in err.diagnostics}
+        sys.stderr.write(render_text(err.diagnostics, sources, color=_color(sys.stderr)))
+        return EXIT_FINDINGS
+    except EngineError as err:
+        print(f"tlsrpt: {err}", file=sys.stderr)
+        return EXIT_FINDINGS
+    except Exception as err:  # noqa: BLE001 - the one place that reports internal errors
+        print(f"tlsrpt: internal error: {type(err).__name__}: {err}", file=sys.stderr)
+        if args.verbose:
+            traceback.print_exc()
+        return EXIT_USAGE
+
+
+def _source_of(file: str | None, args: argparse.Namespace) -> str | None:
+    path = file or getattr(args, "config", None)
+    if path and path != "-" and os.path.isfile(path):
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

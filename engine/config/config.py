@@ -1,0 +1,335 @@
+"""TOML -> `Config`: compiled settings, resolved per context, typed views.
+
+Loading reads the file (load.py), expands macros (macros.py), reads each known setting's block
+(rules.py) and compiles it once for its own scope (settings.py), with `config_get` folded from
+the file's own texts. Any error in a setting itself stops loading with a ConfigError that lists
+every problem with its file position. Cross-references (a `sign` id without a signature,
+`config_get` of an unset key) load fine: `tlsrpt lint` reports them and the reporting core
+fails safely when it meets them.
+
+A Config is immutable once loaded. Settings the registry does not know are compiled the first
+time they are resolved (with every Stalwart variable allowed) and cached; a race between two
+threads compiles the same block twice and keeps either, which is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from engine.config.load import FlatConfig, load_toml, read_config_file
+from engine.config.macros import expand_macros
+from engine.config.rules import BlockSource, read_block
+from engine.config.settings import (
+    TLS_AGGREGATE_KEYS,
+    Frequency,
+    ResultType,
+    SettingSpec,
+    find,
+)
+from engine.errors import ConfigError, Diagnostic, EvalError, ParseError, Severity, Span
+from engine.expr import ast
+from engine.expr.compile import generate_block
+from engine.expr.scope import ALL_VARIABLES, STALWART_VARIABLES, Scope
+from engine.expr.syntax import parse
+from engine.expr.values import Value, index_view, list_view
+
+log = logging.getLogger("engine.config")
+
+STRUCTURE_ERROR = "E301"
+IGNORED_KEY = "W302"
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """How a setting resolved for one context: the raw value (None when the setting has no
+    value), the rule that produced it, and where that rule is written."""
+
+    key: str
+    value: Value | None
+    rule: int | None
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """A setting whose value could not be used; `used` is what the caller got instead."""
+
+    key: str
+    reason: str
+    used: Any
+
+
+@dataclass(frozen=True, slots=True)
+class TlsAggregateSettings:
+    """The report.tls.aggregate.* values for one report domain, typed and validated."""
+
+    from_name: str
+    from_address: str
+    org_name: str | None
+    contact_info: str | None
+    send: Frequency
+    max_size: int
+    sign: tuple[str, ...]
+    fallbacks: tuple[Fallback, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledSetting:
+    """One setting's compiled block. `run` returns (rule number, value); the default or single
+    value is rule number len(rule_origins) - 1."""
+
+    key: str
+    block: BlockSource | None
+    run: Callable[..., tuple[int, Value]] | None  # None: the setting has no value
+    rule_origins: tuple[str, ...]
+    from_default: bool
+
+
+class Config:
+    """A loaded configuration. Build it with `engine.load_config`."""
+
+    def __init__(self, flat: FlatConfig, values: Mapping[str, str],
+                 settings: dict[str, CompiledSetting], diagnostics: list[Diagnostic]) -> None:
+        self.file = flat.file
+        self.text = flat.text
+        #: every flat key and its text as written (what config_get reads)
+        self.raw: Mapping[str, str] = MappingProxyType(dict(flat.values))
+        #: every flat key and its text after macro expansion
+        self.values: Mapping[str, str] = MappingProxyType(dict(values))
+        self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
+        self._flat = flat
+        self._sorted_keys = list(values)
+        self._settings = settings
+
+    # raw resolution -----------------------------------------------------------------------
+    def setting(self, key: str) -> CompiledSetting | None:
+        """The compiled setting `key` (known or not), or None when it is not defined."""
+        compiled = self._settings.get(key)
+        if compiled is None and key not in self._settings:
+            diagnostics: list[Diagnostic] = []
+            compiled = _compile_setting(key, None, self._flat, self.values, self._sorted_keys,
+                                        diagnostics)
+            if diagnostics and any(d.severity is Severity.ERROR for d in diagnostics):
+                raise ConfigError(diagnostics)
+            self._settings[key] = compiled  # type: ignore[assignment]
+        return compiled
+
+    def explain(self, key: str, variables: Mapping[str, Any] | None = None,
+                services: Any = None) -> Resolution:
+        """Resolve `key` and say which rule produced the value."""
+        compiled = self.setting(key)
+        if compiled is None or compiled.run is None:
+            origin = "not set" if compiled is None else compiled.rule_origins[-1]
+            return Resolution(key, None, None, origin)
+        rule, value = compiled.run(variables, self.raw, services)
+        return Resolution(key, value, rule, compiled.rule_origins[rule])
+
+    def resolve(self, key: str, variables: Mapping[str, Any] | None = None,
+                services: Any = None) -> Value | None:
+        """The raw value of setting `key` for a context; None when the setting has no value.
+
+        Registered settings use their own scope and default; any other key is compiled with
+        every Stalwart variable allowed. Raises ConfigError if that other key is malformed and
+        EvalError if a service function fails.
+        """
+        return self.explain(key, variables, services).value
+
+    # typed views ------------------------------------------------------------------------------
+    def typed(self, key: str, variables: Mapping[str, Any] | None = None,
+              services: Any = None) -> tuple[Any, Fallback | None]:
+        """The value of a registered setting converted to its type; when it has no usable value
+        the registry's fallback is returned with a Fallback saying why (and it is logged)."""
+        spec = find(key)
+        if spec is None:
+            raise KeyError(f"unknown setting {key}")
+        try:
+            value = self.resolve(key, variables, services)
+        except EvalError as err:
+            return self._fall_back(spec, f"evaluation failed: {err}")
+        if value is None:
+            if spec.fallback is None and self.setting(key) is None:
+                return None, None  # unset and without a default: nothing to report
+            return self._fall_back(spec, "the setting has no value")
+        converted, problem = convert(spec, value)
+        if problem is not None:
+            return self._fall_back(spec, problem)
+        return converted, None
+
+    def _fall_back(self, spec: SettingSpec, reason: str) -> tuple[Any, Fallback]:
+        used = convert(spec, spec.fallback)[0] if spec.fallback is not None else None
+        log.warning("setting %s: %s; using %r", spec.key, reason, used)
+        return used, Fallback(spec.key, reason, used)
+
+    def tls_aggregate(self, rcpt_domain: str) -> TlsAggregateSettings:
+        """Every report.tls.aggregate.* value for reports about `rcpt_domain`."""
+        context = {"rcpt_domain": rcpt_domain}
+        found: dict[str, Any] = {}
+        fallbacks: list[Fallback] = []
+        for key in TLS_AGGREGATE_KEYS:
+            # Stalwart evaluates `sign` with the report message as context: no rcpt_domain.
+            value, fallback = self.typed(key, {"rcpt_domain": ""} if key.endswith(".sign")
+                                         else context)
+            found[key.rsplit(".", 1)[1]] = value
+            if fallback is not None:
+                fallbacks.append(fallback)
+        return TlsAggregateSettings(
+            from_name=found["from-name"], from_address=found["from-address"],
+            org_name=found["org-name"], contact_info=found["contact-info"],
+            send=found["send"], max_size=found["max-size"], sign=tuple(found["sign"]),
+            fallbacks=tuple(fallbacks))
+
+    def submitter(self, rcpt_domain: str = "") -> str:
+        """The `report.submitter` for reports about `rcpt_domain`."""
+        value, _ = self.typed("report.submitter", {"rcpt_domain": rcpt_domain})
+        return str(value)
+
+
+def convert(spec: SettingSpec, value: Value) -> tuple[Any, str | None]:
+    """Convert a raw value to the setting's type (spec/expressions.md 11.2, 13)."""
+    kind = spec.result
+    if kind is ResultType.TEXT or kind is ResultType.PLAIN_TEXT:
+        if isinstance(value, str):
+            return value, None
+        return None, f"expected a text, got {_describe(value)}"
+    if kind is ResultType.FREQUENCY:
+        if value.__class__ is int and value in (0, 2, 3, 4):
+            return Frequency(value), None
+        return None, f"expected a frequency (hourly, daily, weekly, never), got {_describe(value)}"
+    if kind is ResultType.SIZE:
+        size = index_view(value)
+        if size is None:
+            return None, f"expected a size in bytes, got {_describe(value)}"
+        return size, None
+    items = list_view(value)
+    if all(isinstance(item, str) for item in items):
+        return list(items), None
+    return None, f"expected a list of texts, got {_describe(value)}"
+
+
+def _describe(value: Value) -> str:
+    kind = {str: "text", int: "integer", float: "float", list: "array"}.get(type(value), "value")
+    return f"{kind} {value!r}"
+
+
+# --- loading --------------------------------------------------------------------------------
+
+def load_config(path_or_text: str | os.PathLike[str], *,
+                environ: Mapping[str, str] | None = None) -> Config:
+    """Load a configuration from a file path or from TOML text.
+
+    A `Path`, or a string naming an existing file, is read as a file; any other string is the
+    TOML text itself. Raises ConfigError listing every error in the settings themselves.
+    """
+    if isinstance(path_or_text, os.PathLike) or (
+            "\n" not in path_or_text and os.path.isfile(path_or_text)):
+        flat = read_config_file(path_or_text)
+        base_dir = str(Path(path_or_text).resolve().parent)
+    else:
+        flat = load_toml(path_or_text)
+        base_dir = None
+    diagnostics = list(flat.diagnostics)
+    if any(d.severity is Severity.ERROR for d in diagnostics):
+        raise ConfigError(diagnostics)
+    expanded = expand_macros(flat, environ=environ, base_dir=base_dir)
+    diagnostics.extend(expanded.diagnostics)
+    values = expanded.values
+    sorted_keys = list(values)
+    errors: list[Diagnostic] = []
+    settings: dict[str, CompiledSetting] = {}
+    from engine.config.settings import expression_settings
+    for spec in expression_settings():
+        found = _compile_setting(spec.key, spec, flat, values, sorted_keys, errors,
+                                 changed=expanded.changed)
+        if found is not None:
+            settings[spec.key] = found
+    fatal = [d for d in errors if d.severity is Severity.ERROR]
+    if fatal:
+        raise ConfigError(sorted(fatal, key=_position))
+    diagnostics.extend(errors)
+    return Config(flat, values, settings, diagnostics)
+
+
+def _position(diagnostic: Diagnostic) -> tuple[int, str]:
+    return (diagnostic.span.start if diagnostic.span else -1, diagnostic.code)
+
+
+def _compile_setting(key: str, spec: SettingSpec | None, flat: FlatConfig,
+                     values: Mapping[str, str], sorted_keys: list[str],
+                     diagnostics: list[Diagnostic],
+                     changed: frozenset[str] = frozenset()) -> CompiledSetting | None:
+    block, problems = read_block(key, values, sorted_keys)
+    for problem in problems:
+        diagnostics.append(_diagnostic_at(
+            flat, problem.key, STRUCTURE_ERROR if problem.is_error else IGNORED_KEY,
+            problem.message, Severity.ERROR if problem.is_error else Severity.WARNING))
+    if any(problem.is_error for problem in problems):
+        return None
+    if spec is not None:
+        scope = Scope.of(spec.variables, spec.constants)
+    else:
+        scope = Scope.of(STALWART_VARIABLES)
+    if block is None:
+        if spec is None or spec.default is None:
+            return None
+        # Stalwart compiles its defaults with "all variables" (10.2) and the constants.
+        node = parse(spec.default, Scope.of(ALL_VARIABLES, spec.constants))
+        run = generate_block((), node, config=flat.values, trace=True)
+        return CompiledSetting(key, None, run, ("default",), True)
+    pieces: list[tuple[str, str]] = (
+        [(key, block.single)] if block.single is not None else
+        [item for rule in block.rules for item in ((rule.condition_key, rule.condition),
+                                                   (rule.value_key, rule.value))]
+        + [(block.default_key or key, block.default or "")])
+    nodes: list[ast.Node] = []
+    failed = False
+    for piece_key, text in pieces:
+        try:
+            nodes.append(parse(text, scope))
+        except ParseError as err:
+            failed = True
+            diagnostics.append(_parse_diagnostic(flat, piece_key, err, piece_key in changed))
+    if failed:
+        return None
+    origins = tuple(_origin_text(flat, piece_key) for piece_key, _ in pieces[0:-1:2]) + (
+        _origin_text(flat, pieces[-1][0]),)
+    if block.single is not None and isinstance(nodes[0], ast.Empty):
+        return CompiledSetting(key, block, None, origins, False)  # `K = ""`: no value
+    rules = list(zip(nodes[0:-1:2], nodes[1:-1:2]))
+    run = generate_block(rules, nodes[-1], config=flat.values, trace=True)
+    return CompiledSetting(key, block, run, origins, False)
+
+
+def _origin_text(flat: FlatConfig, key: str) -> str:
+    origin = flat.origins.get(key)
+    where = flat.file or "<config>"
+    if origin is None:
+        return where
+    return f"{where}:{origin.key_span.line}:{origin.key_span.column}"
+
+
+def _diagnostic_at(flat: FlatConfig, key: str, code: str, message: str,
+                   severity: Severity = Severity.ERROR, help: str | None = None) -> Diagnostic:
+    origin = flat.origins.get(key)
+    span = origin.key_span if origin is not None else flat.tables.get(key)
+    return Diagnostic(code, severity, message, span, flat.file, key, help)
+
+
+def _parse_diagnostic(flat: FlatConfig, key: str, err: ParseError,
+                      macro_changed: bool) -> Diagnostic:
+    """A ParseError inside a TOML string, moved to its place in the file."""
+    origin = flat.origins.get(key)
+    span: Span | None = err.span
+    if origin is not None:
+        if origin.content_offset is not None and not macro_changed and err.span is not None:
+            span = err.span.shifted(flat.text, origin.content_offset)
+        else:
+            span = origin.value_span
+    message = f"{key}: {err.message}"
+    return Diagnostic(err.code, Severity.ERROR, message, span, flat.file, key, err.help,
+                      err.suggestion)

@@ -1,0 +1,1 @@
+"""The expression language: source text -> AST -> compiled `Expression`."""

@@ -1,0 +1,1 @@
+"""Checks over a configuration that return diagnostics, and their renderers."""
