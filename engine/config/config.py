@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.config.load import FlatConfig, load_toml, read_config_file
 from engine.config.macros import expand_macros
@@ -30,11 +30,11 @@ from engine.config.settings import (
     Frequency,
     ResultType,
     SettingSpec,
-    find,
+    expression_settings,
 )
 from engine.errors import ConfigError, Diagnostic, EvalError, ParseError, Severity, Span
 from engine.expr import ast
-from engine.expr.compile import generate_block
+from engine.expr.compile import Folder, Unfoldable, generate_block
 from engine.expr.scope import ALL_VARIABLES, STALWART_VARIABLES, Scope
 from engine.expr.syntax import parse
 from engine.expr.values import Value, index_view, list_view
@@ -65,9 +65,12 @@ class Fallback:
     used: Any
 
 
-@dataclass(frozen=True, slots=True)
-class TlsAggregateSettings:
-    """The report.tls.aggregate.* values for one report domain, typed and validated."""
+class TlsAggregateSettings(NamedTuple):
+    """The report.tls.aggregate.* values for one report domain, typed and validated.
+
+    (A named tuple rather than a dataclass: it is built for every report domain, and a tuple
+    is the cheapest immutable record Python builds.)
+    """
 
     from_name: str
     from_address: str
@@ -89,6 +92,8 @@ class CompiledSetting:
     run: Callable[..., tuple[int, Value]] | None  # None: the setting has no value
     rule_origins: tuple[str, ...]
     from_default: bool
+    #: per rule number, the value when that rule's value is a constant (else _DYNAMIC)
+    rule_constants: tuple[Any, ...] = ()
 
 
 class Config:
@@ -106,6 +111,10 @@ class Config:
         self._flat = flat
         self._sorted_keys = list(values)
         self._settings = settings
+        # Typed values that do not depend on the context are converted once, here; a constant
+        # that falls back is logged once, here, not at every resolution.
+        self._plans = {spec.key: self._plan(spec) for spec in expression_settings()}
+        self._tls_plans = tuple(self._plans[key] for key in TLS_AGGREGATE_KEYS)
 
     # raw resolution -----------------------------------------------------------------------
     def setting(self, key: str) -> CompiledSetting | None:
@@ -141,25 +150,45 @@ class Config:
         return self.explain(key, variables, services).value
 
     # typed views ------------------------------------------------------------------------------
-    def typed(self, key: str, variables: Mapping[str, Any] | None = None,
-              services: Any = None) -> tuple[Any, Fallback | None]:
-        """The value of a registered setting converted to its type; when it has no usable value
-        the registry's fallback is returned with a Fallback saying why (and it is logged)."""
-        spec = find(key)
-        if spec is None:
-            raise KeyError(f"unknown setting {key}")
-        try:
-            value = self.resolve(key, variables, services)
-        except EvalError as err:
-            return self._fall_back(spec, f"evaluation failed: {err}")
+    def _plan(self, spec: SettingSpec) -> _TypedPlan:
+        compiled = self._settings.get(spec.key)
+        if compiled is None:
+            return _TypedPlan(spec, None, (None, None), ())
+        if compiled.run is None:
+            return _TypedPlan(spec, None, self._fall_back(spec, "the setting has no value"), ())
+        per_rule = tuple(_DYNAMIC if constant is _DYNAMIC else self._typed_value(spec, constant)
+                         for constant in compiled.rule_constants)
+        if len(per_rule) == 1 and per_rule[0] is not _DYNAMIC:
+            return _TypedPlan(spec, None, per_rule[0], ())
+        return _TypedPlan(spec, compiled.run, None, per_rule)
+
+    def _typed_value(self, spec: SettingSpec, value: Value | None) -> tuple[Any, Fallback | None]:
         if value is None:
-            if spec.fallback is None and self.setting(key) is None:
-                return None, None  # unset and without a default: nothing to report
             return self._fall_back(spec, "the setting has no value")
         converted, problem = convert(spec, value)
         if problem is not None:
             return self._fall_back(spec, problem)
         return converted, None
+
+    def typed(self, key: str, variables: Mapping[str, Any] | None = None,
+              services: Any = None) -> tuple[Any, Fallback | None]:
+        """The value of a registered setting converted to its type; when it has no usable value
+        the registry's fallback is returned with a Fallback saying why (and it is logged)."""
+        plan = self._plans.get(key)
+        if plan is None:
+            raise KeyError(f"unknown expression setting {key}")
+        return self._run_plan(plan, variables, services)
+
+    def _run_plan(self, plan: _TypedPlan, variables: Mapping[str, Any] | None,
+                  services: Any) -> tuple[Any, Fallback | None]:
+        if plan.run is None:
+            return plan.constant  # type: ignore[return-value]
+        try:
+            rule, value = plan.run(variables, self.raw, services)
+        except EvalError as err:
+            return self._fall_back(plan.spec, f"evaluation failed: {err}")
+        known = plan.per_rule[rule]
+        return known if known is not _DYNAMIC else self._typed_value(plan.spec, value)
 
     def _fall_back(self, spec: SettingSpec, reason: str) -> tuple[Any, Fallback]:
         used = convert(spec, spec.fallback)[0] if spec.fallback is not None else None
@@ -169,25 +198,37 @@ class Config:
     def tls_aggregate(self, rcpt_domain: str) -> TlsAggregateSettings:
         """Every report.tls.aggregate.* value for reports about `rcpt_domain`."""
         context = {"rcpt_domain": rcpt_domain}
-        found: dict[str, Any] = {}
+        found: list[Any] = []
         fallbacks: list[Fallback] = []
-        for key in TLS_AGGREGATE_KEYS:
+        for plan in self._tls_plans:
             # Stalwart evaluates `sign` with the report message as context: no rcpt_domain.
-            value, fallback = self.typed(key, {"rcpt_domain": ""} if key.endswith(".sign")
-                                         else context)
-            found[key.rsplit(".", 1)[1]] = value
+            value, fallback = self._run_plan(
+                plan, _SIGN_CONTEXT if plan.spec.key.endswith(".sign") else context, None)
+            found.append(value)
             if fallback is not None:
                 fallbacks.append(fallback)
-        return TlsAggregateSettings(
-            from_name=found["from-name"], from_address=found["from-address"],
-            org_name=found["org-name"], contact_info=found["contact-info"],
-            send=found["send"], max_size=found["max-size"], sign=tuple(found["sign"]),
-            fallbacks=tuple(fallbacks))
+        found[-1] = tuple(found[-1])  # sign, the last TLS key
+        return TlsAggregateSettings(*found, fallbacks=tuple(fallbacks))
 
     def submitter(self, rcpt_domain: str = "") -> str:
         """The `report.submitter` for reports about `rcpt_domain`."""
         value, _ = self.typed("report.submitter", {"rcpt_domain": rcpt_domain})
         return str(value)
+
+
+_DYNAMIC: Any = object()  # marks a rule whose value depends on the context
+_SIGN_CONTEXT: Mapping[str, str] = MappingProxyType({"rcpt_domain": ""})
+
+
+@dataclass(frozen=True, slots=True)
+class _TypedPlan:
+    """How to get one registered setting's typed value: a constant (run is None), or the
+    compiled block and, per rule, the converted constant or _DYNAMIC."""
+
+    spec: SettingSpec
+    run: Callable[..., tuple[int, Value]] | None
+    constant: tuple[Any, Fallback | None] | None
+    per_rule: tuple[Any, ...]
 
 
 def convert(spec: SettingSpec, value: Value) -> tuple[Any, str | None]:
@@ -242,7 +283,6 @@ def load_config(path_or_text: str | os.PathLike[str], *,
     sorted_keys = list(values)
     errors: list[Diagnostic] = []
     settings: dict[str, CompiledSetting] = {}
-    from engine.config.settings import expression_settings
     for spec in expression_settings():
         found = _compile_setting(spec.key, spec, flat, values, sorted_keys, errors,
                                  changed=expanded.changed)
@@ -280,7 +320,8 @@ def _compile_setting(key: str, spec: SettingSpec | None, flat: FlatConfig,
         # Stalwart compiles its defaults with "all variables" (10.2) and the constants.
         node = parse(spec.default, Scope.of(ALL_VARIABLES, spec.constants))
         run = generate_block((), node, config=flat.values, trace=True)
-        return CompiledSetting(key, None, run, ("default",), True)
+        return CompiledSetting(key, None, run, ("default",), True,
+                               _constants((node,), flat.values))
     pieces: list[tuple[str, str]] = (
         [(key, block.single)] if block.single is not None else
         [item for rule in block.rules for item in ((rule.condition_key, rule.condition),
@@ -302,7 +343,23 @@ def _compile_setting(key: str, spec: SettingSpec | None, flat: FlatConfig,
         return CompiledSetting(key, block, None, origins, False)  # `K = ""`: no value
     rules = list(zip(nodes[0:-1:2], nodes[1:-1:2]))
     run = generate_block(rules, nodes[-1], config=flat.values, trace=True)
-    return CompiledSetting(key, block, run, origins, False)
+    results = tuple(value for _, value in rules) + (nodes[-1],)
+    return CompiledSetting(key, block, run, origins, False, _constants(results, flat.values))
+
+
+def _constants(results: tuple[ast.Node, ...], config: Mapping[str, str]) -> tuple[Any, ...]:
+    """Each result's value when it is known at load (folded), else _DYNAMIC."""
+    folder = Folder(config)
+    found: list[Any] = []
+    for node in results:
+        if any(isinstance(part, (ast.Capture, ast.Match)) for part in ast.walk(node)):
+            found.append(_DYNAMIC)
+            continue
+        try:
+            found.append(folder.constant(node))
+        except Unfoldable:
+            found.append(_DYNAMIC)
+    return tuple(found)
 
 
 def _origin_text(flat: FlatConfig, key: str) -> str:

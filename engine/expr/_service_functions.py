@@ -163,24 +163,29 @@ def dns_query(services: Services | None, name: Value, record_type: Value) -> Val
     provider = _dns(services, "dns_query")
     answer: object = _call("dns_query", lambda: provider.lookup(entry, rtype))
     if rtype == "txt":
-        if isinstance(answer, (bytes, bytearray)):
-            try:
-                return bytes(answer).decode("utf-8")
-            except UnicodeDecodeError:
-                return ""  # raw TXT data that is not UTF-8 gives ''
-        if isinstance(answer, (list, tuple)):
-            return "".join(str(piece) for piece in answer)  # the record's strings, concatenated
-        return str(answer)
+        return _txt_text(answer)
     items = [answer] if isinstance(answer, str) else answer
     if not isinstance(items, (list, tuple)):
         raise _bad_result("dns_query", f"{type(answer).__name__} for a {rtype} lookup")
     if not items:
         # A resolver reports "no records" as an error; a provider that answers [] means the same.
         raise EvalError(f"function 'dns_query' failed: no {rtype} record for {entry!r}")
-    hosts = [str(item) for item in items]
+    names = [str(item) for item in items]
     if rtype == "mx":
-        hosts = [host[:-1] if host.endswith(".") else host for host in hosts]
-    return list(hosts)
+        names = [host[:-1] if host.endswith(".") else host for host in names]  # one dot only
+    result: list[Value] = list(names)
+    return result
+
+
+def _txt_text(answer: object) -> Value:
+    """The raw TXT data as one String: the record's strings concatenated, `''` if not UTF-8."""
+    pieces = answer if isinstance(answer, (list, tuple)) else [answer]
+    raw = b"".join(bytes(piece) if isinstance(piece, (bytes, bytearray)) else
+                   str(piece).encode("utf-8", "surrogatepass") for piece in pieces)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return ""
 
 
 # --- SQL -------------------------------------------------------------------------------------

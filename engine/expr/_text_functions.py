@@ -36,8 +36,7 @@ def mapped(value: Value, function: Callable[[str], Value]) -> Value:
     """Spec 7.1: an Array maps element-wise (non-Strings through text()), anything else gives
     one result; a number is first turned into text."""
     if value.__class__ is list:
-        return [function(item if item.__class__ is str else text(item))
-                for item in value]
+        return [function(item if item.__class__ is str else text(item)) for item in value]
     return function(value if value.__class__ is str else text(value))
 
 

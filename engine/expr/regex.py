@@ -7,14 +7,27 @@ two dialects differ we translate: Rust's `\\d`, `\\s` and `\\w` are Unicode-awar
 ASCII, so they become the Unicode classes Rust means. Residual differences (documented in
 docs/expressions.md): `\\b` and the negated `\\S`/`\\W` inside a bracket class keep RE2's ASCII
 meaning; Rust's class set operations (`&&`, `--`, `~~`) and verbose mode `(?x)` are refused.
+
+Speed: calling RE2 from Python costs about a microsecond per search, Python's `re` a tenth of
+that. A pattern whose backtracking cost is provably bounded for the subject at hand (no
+quantifier inside a quantified group or alternation, so the work is polynomial in the subject
+length with a known degree) runs on `re` while `len(subject)` keeps that bound under
+`BACKTRACKING_BUDGET` steps; every other pattern or subject runs on RE2. Both engines give the
+same leftmost-first matches for the syntax admitted on the `re` path.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Final
+from re import _parser as sre_parse  # type: ignore[attr-defined]
+from typing import Any, Final
 
 import re2
+
+#: Most backtracking steps a `re` search may need in the worst case before RE2 is used instead.
+#: 10^6 steps of CPython's matcher are a few milliseconds.
+BACKTRACKING_BUDGET: Final = 1_000_000
 
 #: RE2 memory budget for one compiled pattern. Rust's regex crate refuses patterns whose
 #: compiled program exceeds 10 MiB by default; we allow the same order of size.
@@ -50,16 +63,41 @@ class Pattern:
     """A compiled `matches` pattern: `search` returns the capture list or None."""
 
     source: str
-    _compiled: object
+    _re2: Any
+    _groups: int
+    #: the same pattern for Python's `re`, when its backtracking cost is bounded
+    _python: re.Pattern[str] | None = None
+    #: longest subject `_python` may search within BACKTRACKING_BUDGET
+    _python_limit: int = 0
+
+    @property
+    def python_search(self) -> Any:
+        """`re` search function for subjects up to `python_limit` characters, or None."""
+        return self._python.search if self._python is not None else None
+
+    @property
+    def python_limit(self) -> int:
+        return self._python_limit
+
+    @property
+    def re2_search(self) -> Any:
+        """RE2's search function: linear time for any subject."""
+        return self._re2.search
 
     def search(self, subject: str) -> tuple[str, ...] | None:
         """Leftmost match anywhere in `subject`: (whole match, group 1, ...), `''` for groups
         that did not take part; None when there is no match."""
-        match = self._compiled.search(subject)  # type: ignore[attr-defined]
+        if self._python is not None and len(subject) <= self._python_limit:
+            found = self._python.search(subject)
+            if found is None:
+                return None
+            return (found.group(),) + found.groups("")
+        match = self._re2.search(subject)
         if match is None:
             return None
-        return tuple(group or "" for group in match.group(*range(match.re.groups + 1))) \
-            if match.re.groups else (match.group(0),)
+        if not self._groups:
+            return (match.group(0),)
+        return tuple(group or "" for group in match.group(*range(self._groups + 1)))
 
 
 def translate(pattern: str) -> str:
@@ -83,6 +121,13 @@ def translate(pattern: str) -> str:
             position += 2
             continue
         if char == "[":
+            if class_depth and pattern.startswith("[:", position):
+                # A POSIX class such as [:alpha:] inside brackets: RE2 reads it as Rust does.
+                end = pattern.find(":]", position + 2)
+                if end != -1:
+                    out.append(pattern[position:end + 2])
+                    position = end + 2
+                    continue
             if class_depth:
                 raise RegexSyntaxError("nested character classes are not supported")
             class_depth = 1
@@ -117,4 +162,113 @@ def compile_pattern(pattern: str) -> Pattern:
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
         raise RegexSyntaxError(str(reason)) from None
-    return Pattern(pattern, compiled)
+    python, limit = _python_equivalent(pattern)
+    return Pattern(pattern, compiled, compiled.groups, python, limit)
+
+
+# Rust syntax that Python's `re` reads differently or not at all: such patterns stay on RE2.
+_RE2_ONLY: Final = re.compile(
+    r"\\[pPxzQEwWbBAhHvV0-9]|\[\[:|\(\?(?!i\)|i:|:)|\{,")
+_PYTHON_SPACE: Final = r"\t\n\x0b\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def _python_equivalent(pattern: str) -> tuple[re.Pattern[str] | None, int]:
+    """The pattern for Python's `re` and the longest subject it may search, or (None, 0)."""
+    if _RE2_ONLY.search(pattern):
+        return None, 0
+    translated = _to_python(pattern)
+    try:
+        compiled = re.compile(translated)
+        tree = sre_parse.parse(translated)
+    except (re.error, RecursionError, OverflowError):
+        return None, 0
+    cost = _backtracking_shape(tree, inside_repeat=False)
+    if cost is None:
+        return None, 0
+    growing, alternatives = cost
+    budget = BACKTRACKING_BUDGET // alternatives
+    if budget < 1:
+        return None, 0
+    # Worst case of a backtracking search: n start positions times n^k ways to split the
+    # subject between k growing quantifiers.
+    limit = int(budget ** (1.0 / (growing + 1)))
+    return compiled, limit
+
+
+def _to_python(pattern: str) -> str:
+    """Rust spellings -> Python's for the syntax _RE2_ONLY lets through: `$` is the end of the
+    text (Python's also matches before a final newline), `\\s` is Unicode White_Space."""
+    out: list[str] = []
+    in_class = False
+    position = 0
+    while position < len(pattern):
+        char = pattern[position]
+        if char == "\\" and position + 1 < len(pattern):
+            escaped = pattern[position + 1]
+            if escaped in "sS":
+                body = _PYTHON_SPACE
+                out.append(body if in_class and escaped == "s" else
+                           f"[{'^' if escaped == 'S' else ''}{body}]")
+            else:
+                out.append(char + escaped)
+            position += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+            # `^` and a `]` right after the opening bracket belong to the class.
+            end = position + 1
+            if pattern.startswith("^", end):
+                end += 1
+            if pattern.startswith("]", end):
+                end += 1
+            out.append(pattern[position:end])
+            position = end
+            continue
+        if char == "]" and in_class:
+            in_class = False
+        if char == "$" and not in_class:
+            out.append(r"\Z")
+        else:
+            out.append(char)
+        position += 1
+    return "".join(out)
+
+
+def _backtracking_shape(tree: Any, inside_repeat: bool) -> tuple[int, int] | None:
+    """(growing quantifiers, product of alternation widths) of a parsed pattern, or None when a
+    quantifier holds another quantifier or an alternation (exponential backtracking)."""
+    growing = 0
+    alternatives = 1
+    for op, value in tree:
+        name = str(op)
+        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            _minimum, maximum, body = value
+            if maximum > 1:
+                if inside_repeat:
+                    return None
+                growing += 1
+            inner = _backtracking_shape(body, inside_repeat or maximum > 1)
+            if inner is None:
+                return None
+            growing += inner[0]
+            alternatives *= inner[1]
+        elif name == "SUBPATTERN":
+            inner = _backtracking_shape(value[-1], inside_repeat)
+            if inner is None:
+                return None
+            growing += inner[0]
+            alternatives *= inner[1]
+        elif name == "BRANCH":
+            if inside_repeat:
+                return None
+            widths = 0
+            for branch in value[1]:
+                inner = _backtracking_shape(branch, inside_repeat)
+                if inner is None:
+                    return None
+                growing += inner[0]
+                widths += inner[1]
+            alternatives *= widths
+        elif name in ("ASSERT", "ASSERT_NOT", "GROUPREF", "GROUPREF_EXISTS", "ATOMIC_GROUP"):
+            return None
+    return growing, alternatives

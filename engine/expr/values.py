@@ -174,12 +174,12 @@ def text(value: Value) -> str:
         return float_text(value)  # type: ignore[arg-type]
     joined = ""
     for item in value:  # type: ignore[union-attr]
-        if item.__class__ is list:
-            continue  # a nested array contributes nothing
-        piece = text(item)
+        # Stalwart adds the separator before looking at the element, whenever the text so far
+        # is not empty; a nested array then contributes nothing.
         if joined:
             joined += "\r\n"
-        joined += piece
+        if item.__class__ is not list:
+            joined += text(item)
     return joined
 
 
