@@ -171,6 +171,8 @@ class _Resolver:
     (b"v=spf1", "txt", "v=spf1"),
     (b"\xff\xfe", "txt", ""),  # raw TXT data that is not UTF-8
     (["v=spf1 ", "-all"], "txt", "v=spf1 -all"),
+    ([b"v=spf1 ", "-all"], "txt", "v=spf1 -all"),
+    ([b"\xc3", b"\xa9"], "txt", "é"),  # one UTF-8 character split across two strings
     ("192.0.2.9", "ip", ["192.0.2.9"]),
     (("a.example.",), "mx", ["a.example"]),
 ])
