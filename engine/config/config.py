@@ -34,7 +34,7 @@ from engine.config.settings import (
 )
 from engine.errors import ConfigError, Diagnostic, EvalError, ParseError, Severity, Span
 from engine.expr import ast
-from engine.expr.compile import Folder, Unfoldable, generate_block
+from engine.expr.compile import DYNAMIC, Folder, Unfoldable, ViewPart, generate_block, generate_view
 from engine.expr.scope import ALL_VARIABLES, STALWART_VARIABLES, Scope
 from engine.expr.syntax import parse
 from engine.expr.values import Value, index_view, list_view
@@ -94,6 +94,9 @@ class CompiledSetting:
     from_default: bool
     #: per rule number, the value when that rule's value is a constant (else _DYNAMIC)
     rule_constants: tuple[Any, ...] = ()
+    #: the compiled ASTs: (condition, value) pairs and the default (None: no value)
+    rules: tuple[tuple[ast.Node, ast.Node], ...] = ()
+    default: ast.Node | None = None
 
 
 class Config:
@@ -114,7 +117,13 @@ class Config:
         # Typed values that do not depend on the context are converted once, here; a constant
         # that falls back is logged once, here, not at every resolution.
         self._plans = {spec.key: self._plan(spec) for spec in expression_settings()}
-        self._tls_plans = tuple(self._plans[key] for key in TLS_AGGREGATE_KEYS)
+        self._tls_view = self._view(TLS_AGGREGATE_KEYS, TlsAggregateSettings)
+        # The view is the method's whole work: bind it directly, saving a call per domain.
+        self.tls_aggregate = self._tls_view  # type: ignore[method-assign]
+        submitter = self._plans["report.submitter"]
+        if submitter.run is None and submitter.constant is not None:
+            fixed_submitter = str(submitter.constant[0])
+            self.submitter = lambda rcpt_domain="": fixed_submitter  # type: ignore[method-assign]
 
     # raw resolution -----------------------------------------------------------------------
     def setting(self, key: str) -> CompiledSetting | None:
@@ -150,6 +159,50 @@ class Config:
         return self.explain(key, variables, services).value
 
     # typed views ------------------------------------------------------------------------------
+    def _view(self, keys: tuple[str, ...], record: type) -> Callable[[str], Any]:
+        """One compiled function that resolves `keys` for a report domain (the only variable
+        these settings are given; every other variable is '', as Stalwart's resolver gives)."""
+        parts = []
+        for key in keys:
+            spec = self._plans[key].spec
+            compiled = self._settings.get(key)
+            # Stalwart evaluates `sign` with the report message as context: no rcpt_domain.
+            fixed: dict[str, Value] = {name: "" for name in STALWART_VARIABLES
+                                       if name != "rcpt_domain" or key.endswith(".sign")}
+            fixed["$"] = 0
+            finish = _as_tuple if spec.result is ResultType.TEXT_LIST else _unchanged
+
+            def convert(value: Value, spec: SettingSpec = spec,
+                        finish: Callable[[Any], Any] = finish) -> tuple[Any, Fallback | None]:
+                found, fallback = self._typed_value(spec, value)
+                return finish(found), fallback
+
+            def on_error(err: EvalError, spec: SettingSpec = spec,
+                         finish: Callable[[Any], Any] = finish) -> tuple[Any, Fallback | None]:
+                found, fallback = self._fall_back(spec, f"evaluation failed: {err}")
+                return finish(found), fallback
+
+            result_type = {ResultType.TEXT: "text", ResultType.SIZE: "size"}.get(spec.result, "")
+            if compiled is None or compiled.default is None:
+                empty = self._plans[key].constant or (None, None)
+                parts.append(ViewPart((), None, fixed, (), convert, on_error,
+                                      (finish(empty[0]), empty[1]), result_type))
+                continue
+            folder = Folder(self.raw, fixed)
+            results = []
+            for node in [value for _, value in compiled.rules] + [compiled.default]:
+                try:
+                    if any(isinstance(part, (ast.Capture, ast.Match)) for part in ast.walk(node)):
+                        raise Unfoldable
+                    # Constants were converted (and any fallback logged) by _plan already.
+                    found, fallback = self._typed_value(spec, folder.constant(node), log=False)
+                    results.append((finish(found), fallback))
+                except Unfoldable:
+                    results.append(DYNAMIC)
+            parts.append(ViewPart(compiled.rules, compiled.default, fixed, results, convert,
+                                  on_error, result_type=result_type))
+        return generate_view(parts, "rcpt_domain", record, self.raw)
+
     def _plan(self, spec: SettingSpec) -> _TypedPlan:
         compiled = self._settings.get(spec.key)
         if compiled is None:
@@ -162,12 +215,13 @@ class Config:
             return _TypedPlan(spec, None, per_rule[0], ())
         return _TypedPlan(spec, compiled.run, None, per_rule)
 
-    def _typed_value(self, spec: SettingSpec, value: Value | None) -> tuple[Any, Fallback | None]:
+    def _typed_value(self, spec: SettingSpec, value: Value | None,
+                     log: bool = True) -> tuple[Any, Fallback | None]:
         if value is None:
-            return self._fall_back(spec, "the setting has no value")
+            return self._fall_back(spec, "the setting has no value", log)
         converted, problem = convert(spec, value)
         if problem is not None:
-            return self._fall_back(spec, problem)
+            return self._fall_back(spec, problem, log)
         return converted, None
 
     def typed(self, key: str, variables: Mapping[str, Any] | None = None,
@@ -190,34 +244,37 @@ class Config:
         known = plan.per_rule[rule]
         return known if known is not _DYNAMIC else self._typed_value(plan.spec, value)
 
-    def _fall_back(self, spec: SettingSpec, reason: str) -> tuple[Any, Fallback]:
+    def _fall_back(self, spec: SettingSpec, reason: str,
+                   logged: bool = True) -> tuple[Any, Fallback]:
         used = convert(spec, spec.fallback)[0] if spec.fallback is not None else None
-        log.warning("setting %s: %s; using %r", spec.key, reason, used)
+        if logged:
+            log.warning("setting %s: %s; using %r", spec.key, reason, used)
         return used, Fallback(spec.key, reason, used)
 
     def tls_aggregate(self, rcpt_domain: str) -> TlsAggregateSettings:
         """Every report.tls.aggregate.* value for reports about `rcpt_domain`."""
-        context = {"rcpt_domain": rcpt_domain}
-        found: list[Any] = []
-        fallbacks: list[Fallback] = []
-        for plan in self._tls_plans:
-            # Stalwart evaluates `sign` with the report message as context: no rcpt_domain.
-            value, fallback = self._run_plan(
-                plan, _SIGN_CONTEXT if plan.spec.key.endswith(".sign") else context, None)
-            found.append(value)
-            if fallback is not None:
-                fallbacks.append(fallback)
-        found[-1] = tuple(found[-1])  # sign, the last TLS key
-        return TlsAggregateSettings(*found, fallbacks=tuple(fallbacks))
+        return self._tls_view(rcpt_domain)  # type: ignore[no-any-return]
 
     def submitter(self, rcpt_domain: str = "") -> str:
         """The `report.submitter` for reports about `rcpt_domain`."""
-        value, _ = self.typed("report.submitter", {"rcpt_domain": rcpt_domain})
+        plan = self._plans["report.submitter"]
+        if plan.run is None and plan.constant is not None:
+            return str(plan.constant[0])
+        value, _ = self._run_plan(plan, {"rcpt_domain": rcpt_domain}, None)
         return str(value)
 
 
-_DYNAMIC: Any = object()  # marks a rule whose value depends on the context
-_SIGN_CONTEXT: Mapping[str, str] = MappingProxyType({"rcpt_domain": ""})
+_DYNAMIC: Any = DYNAMIC  # marks a rule whose value depends on the context
+
+
+def _as_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +378,7 @@ def _compile_setting(key: str, spec: SettingSpec | None, flat: FlatConfig,
         node = parse(spec.default, Scope.of(ALL_VARIABLES, spec.constants))
         run = generate_block((), node, config=flat.values, trace=True)
         return CompiledSetting(key, None, run, ("default",), True,
-                               _constants((node,), flat.values))
+                               _constants((node,), flat.values), (), node)
     pieces: list[tuple[str, str]] = (
         [(key, block.single)] if block.single is not None else
         [item for rule in block.rules for item in ((rule.condition_key, rule.condition),
@@ -344,7 +401,8 @@ def _compile_setting(key: str, spec: SettingSpec | None, flat: FlatConfig,
     rules = list(zip(nodes[0:-1:2], nodes[1:-1:2]))
     run = generate_block(rules, nodes[-1], config=flat.values, trace=True)
     results = tuple(value for _, value in rules) + (nodes[-1],)
-    return CompiledSetting(key, block, run, origins, False, _constants(results, flat.values))
+    return CompiledSetting(key, block, run, origins, False, _constants(results, flat.values),
+                           tuple(rules), nodes[-1])
 
 
 def _constants(results: tuple[ast.Node, ...], config: Mapping[str, str]) -> tuple[Any, ...]:

@@ -148,13 +148,21 @@ class Unfoldable(Exception):
 class Folder:
     """Constant folding with the run time's own helpers (Jinja2's `as_const` idea)."""
 
-    def __init__(self, config: Mapping[str, str] | None) -> None:
+    def __init__(self, config: Mapping[str, str] | None,
+                 fixed: Mapping[str, Value] | None = None) -> None:
         self.config = config
+        #: variables (and `$globals`) whose value is known when compiling, e.g. the variables a
+        #: context never supplies ('' for variables, 0 for globals)
+        self.fixed = fixed or {}
 
     def constant(self, node: ast.Node) -> Value:
         """The value of `node` if it is known at compile time; raises Unfoldable otherwise."""
         if isinstance(node, ast.Literal):
             return node.value
+        if isinstance(node, ast.Variable) and node.name in self.fixed:
+            return self.fixed[node.name]
+        if isinstance(node, ast.Global) and "$" in self.fixed:
+            return self.fixed["$"]
         if isinstance(node, ast.Setting) and self.config is not None:
             return config_value(self.config, node.key)
         if isinstance(node, ast.Unary):
@@ -209,6 +217,8 @@ class _Emitter:
         #: whether some `$0` is read: only then does a match keep its whole text
         self.uses_whole_match = False
         self.in_chain_fallback = False
+        #: variables passed to a view function as parameters (name -> local name)
+        self.parameters: Mapping[str, str] = {}
 
     # plumbing
     def line(self, text: str) -> None:
@@ -234,7 +244,17 @@ class _Emitter:
         method: Callable[[Any], _Operand] = getattr(self, "emit_" + type(node).__name__)
         return method(node)
 
+    def read_code(self, node: ast.Variable | ast.Global) -> str:
+        """Python code for a variable's value as the caller gave it (unchecked)."""
+        if isinstance(node, ast.Variable):
+            if node.name in self.parameters:
+                return self.parameters[node.name]
+            return f"V.get({node.name!r}, '')"
+        return f"V.get({'$' + node.name!r}, 0)"
+
     def emit_Variable(self, node: ast.Variable) -> _Operand:
+        if node.name in self.parameters:  # a parameter of a view function: a checked str
+            return _Operand(self.parameters[node.name], str)
         return self._read(repr(node.name), "''", node.name)
 
     def emit_Global(self, node: ast.Global) -> _Operand:
@@ -364,10 +384,16 @@ class _Emitter:
             # count() is always an in-range Integer: compare it directly.
             temp = self.temp()
             count = self.bind(FUNCTIONS["count"].implementation, "fn_count_")
-            counted = (f"(_len({temp}) if ({temp} := {_read_code(subject.arguments[0])})"
+            counted = (f"(_len({temp}) if ({temp} := {self.read_code(subject.arguments[0])})"
                        f".__class__ is _list else {count}(_clean({temp})))")
             left, right = (counted, literal.code) if subject is node.left else \
                 (literal.code, counted)
+            return f"({left} {symbol} {right})"
+        if isinstance(subject, ast.Variable) and subject.name in self.parameters \
+                and literal.kind is str:
+            # A view's parameter is a checked str: compare it directly.
+            code = self.parameters[subject.name]
+            left, right = (code, literal.code) if subject is node.left else (literal.code, code)
             return f"({left} {symbol} {right})"
         read = self._raw_value_code(subject)
         if read is None:
@@ -384,7 +410,7 @@ class _Emitter:
     def _raw_value_code(self, node: ast.Node) -> str | None:
         """An expression for a variable's value, or for `variable[N]`, unchecked (raw)."""
         if isinstance(node, (ast.Variable, ast.Global)):
-            return _read_code(node)
+            return self.read_code(node)
         if isinstance(node, ast.Index) and isinstance(node.base, ast.Variable):
             position = self._literal(node.index)
             if position is None or position.kind is not int or not position.code.isdigit():
@@ -392,7 +418,7 @@ class _Emitter:
             items = self.temp()
             present = items if position.code == "0" else f"{position.code} < _len({items})"
             return (f"(({items}[{position.code}] if {present} else '') "
-                    f"if ({items} := {_read_code(node.base)}).__class__ is _list "
+                    f"if ({items} := {self.read_code(node.base)}).__class__ is _list "
                     f"else _index(_clean({items}), {position.code}))")
         return None
 
@@ -407,7 +433,7 @@ class _Emitter:
             members = self.bind(frozenset(self.folder.constant(node.arguments[0])), "members")
             temp = self.temp()
             listed = literal_code(self.folder.constant(node.arguments[0]))
-            return (f"({temp} in {members} if ({temp} := {_read_code(node.arguments[1])})"
+            return (f"({temp} in {members} if ({temp} := {self.read_code(node.arguments[1])})"
                     f".__class__ is _str else {implementation}({listed}, _clean({temp})))")
         if inline is None:
             return None
@@ -417,13 +443,17 @@ class _Emitter:
             literal = self._literal(argument)
             if literal is not None and literal.kind is str:
                 codes.append(literal.code)
+            elif isinstance(argument, ast.Variable) and argument.name in self.parameters:
+                codes.append(self.parameters[argument.name])
             elif isinstance(argument, (ast.Variable, ast.Global)) and not reads:
                 temp = self.temp()
-                reads.append(f"({temp} := {_read_code(argument)}).__class__ is _str")
+                reads.append(f"({temp} := {self.read_code(argument)}).__class__ is _str")
                 codes.append(temp)
             else:
                 return None
         if not reads:
+            if any(code in self.parameters.values() for code in codes):
+                return f"({inline.format(*codes)})"
             return None
         cleaned = ", ".join(f"_clean({code})" if code.startswith("t") else code
                             for code in codes)
@@ -482,7 +512,7 @@ class _Emitter:
         target = self.temp()
         guards = []
         for leaf, temp in leaves:
-            self.line(f"{temp} = {_read_code(leaf)}")
+            self.line(f"{temp} = {self.read_code(leaf)}")
             guards.append(f"{temp}.__class__ is _int and {-bound} <= {temp} <= {bound}")
         self.line(f"if {' and '.join(guards)}: {target} = {expression}")
         self.line("else:")
@@ -777,10 +807,7 @@ def _reads_whole_match(nodes: Sequence[ast.Node]) -> bool:
                for node in nodes for found in ast.walk(node))
 
 
-def _read_code(node: ast.Variable | ast.Global) -> str:
-    if isinstance(node, ast.Variable):
-        return f"V.get({node.name!r}, '')"
-    return f"V.get({'$' + node.name!r}, 0)"
+
 
 
 def _is_kind(operand: _Operand, kind: type) -> str:
@@ -877,3 +904,114 @@ def generate_block(rules: Sequence[tuple[ast.Node, ast.Node]], default: ast.Node
     result = emitter.clean(emitter.emit(default))
     emitter.line(f"return ({len(rules)}, {result.code})" if trace else f"return {result.code}")
     return _build("block", emitter)
+
+
+@dataclass(frozen=True, slots=True)
+class ViewPart:
+    """One setting inside a view function (see generate_view).
+
+    `rules` and `default` are the setting's block (`default` None: the setting has no value,
+    and the part's result is `empty`). `fixed` gives the variables whose value is known for
+    this view ('' for those the context never supplies). A result is a (value, fallback) pair;
+    `results` holds one per rule and then the default's, precomputed when that value is a
+    constant, or `DYNAMIC`. A dynamic value goes through `convert` (inlined for a `text` or
+    `size` result whose kind is known), an evaluation error through `on_error`.
+    """
+
+    rules: Sequence[tuple[ast.Node, ast.Node]]
+    default: ast.Node | None
+    fixed: Mapping[str, Value]
+    results: Sequence[Any]
+    convert: Callable[[Value], tuple[Any, Any]]
+    on_error: Callable[[EvalError], tuple[Any, Any]]
+    empty: tuple[Any, Any] = (None, None)
+    result_type: str = ""
+
+
+DYNAMIC: Final[Any] = object()
+
+
+def generate_view(parts: Sequence[ViewPart], parameter: str, record: type,
+                  config: Mapping[str, str] | None = None) -> Callable[[Any], Any]:
+    """One function of one parameter (`parameter`, e.g. rcpt_domain) that resolves several
+    settings into a `record` (a NamedTuple of their values, then a tuple of fallbacks): the
+    per-domain view of a configuration in one call, blocks inlined, constants precomputed."""
+    emitter = _Emitter(Folder(config))
+    emitter.parameters = {parameter: "P"}
+    emitter.line("if P.__class__ is not _str: P = _text(_clean(P))")
+    may_fall_back: list[str] = []
+    for number, part in enumerate(parts):
+        value, fallback = f"R{number}", f"F{number}"
+        emitter.folder = Folder(config, part.fixed)
+        if part.default is None or (not part.rules and part.results[0] is not DYNAMIC):
+            found = part.empty if part.default is None else part.results[0]
+            emitter.line(f"{value} = {emitter.bind(found[0], 'value')}")
+            if found[1] is not None:
+                may_fall_back.append(fallback)
+                emitter.line(f"{fallback} = {emitter.bind(found[1], 'fallback')}")
+            continue
+        may_fall_back.append(fallback)
+        nodes = [piece for rule in part.rules for piece in rule] + [part.default]
+        emitter.uses_whole_match = _reads_whole_match(nodes)
+        if any(isinstance(found, (ast.Match, ast.Capture)) for node in nodes
+               for found in ast.walk(node)):
+            emitter.line("C = ()" + ("; C0 = ''" if emitter.uses_whole_match else ""))
+        convert = emitter.bind(part.convert, "convert")
+        emitter.line("try:")
+        emitter.depth += 1
+        emitter.line("while True:")
+        emitter.depth += 1
+        for rule, (condition, result) in enumerate(part.rules):
+            test = emitter.condition(condition) or emitter.clean(emitter.emit(condition)).code
+            emitter.line(f"if {test}:")
+            emitter.depth += 1
+            _emit_view_result(emitter, part, number, result, part.results[rule], convert)
+            emitter.line("break")
+            emitter.depth -= 1
+        _emit_view_result(emitter, part, number, part.default, part.results[-1], convert)
+        emitter.line("break")
+        emitter.depth -= 2
+        emitter.line("except _EvalError as err:")
+        emitter.line(f"    {value}, {fallback} = {emitter.bind(part.on_error, 'on_error')}(err)")
+    values = ", ".join(f"R{number}" for number in range(len(parts)))
+    make = f"_new({emitter.bind(record, 'record')}, ({values}, ()))"
+    if may_fall_back:
+        emitter.line(f"if {' is None and '.join(may_fall_back)} is None: return {make}")
+        emitter.line(f"return _new({emitter.bind(record, 'record')}, ({values}, "
+                     f"_present({', '.join(may_fall_back)})))")
+    else:
+        emitter.line(f"return {make}")
+    signature = "def view(P):\n"
+    body = "\n".join(emitter.lines) + "\n"
+    if re.search(r"\bV\b", body):  # a variable outside `parts[].fixed`: none supplied
+        body = "    V = _EMPTY\n" + body
+    namespace = dict(_RUNTIME)
+    namespace["_EvalError"] = EvalError
+    namespace["_new"] = tuple.__new__
+    namespace["_present"] = _present
+    namespace.update(emitter.namespace)
+    exec(compile(signature + body, "<view>", "exec"), namespace)  # noqa: S102 - see module doc
+    function: Callable[[Any], Any] = namespace["view"]
+    function.__doc__ = signature + body
+    return function
+
+
+def _present(*found: Any) -> tuple[Any, ...]:
+    return tuple(item for item in found if item is not None)
+
+
+def _emit_view_result(emitter: _Emitter, part: ViewPart, number: int, node: ast.Node,
+                      result: Any, convert: str) -> None:
+    value, fallback = f"R{number}", f"F{number}"
+    if result is not DYNAMIC:
+        emitter.line(f"{value} = {emitter.bind(result[0], 'value')}; {fallback} = "
+                     f"{emitter.bind(result[1], 'fallback') if result[1] else None}")
+        return
+    found = emitter.clean(emitter.emit(node))
+    if part.result_type == "text" and found.kind is str:
+        emitter.line(f"{value} = {found.code}; {fallback} = None")
+    elif part.result_type == "size" and found.kind is int:
+        emitter.line(f"if {found.code} >= 0: {value} = {found.code}; {fallback} = None")
+        emitter.line(f"else: {value}, {fallback} = {convert}({found.code})")
+    else:
+        emitter.line(f"{value}, {fallback} = {convert}({found.code})")
