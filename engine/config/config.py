@@ -251,9 +251,10 @@ class Config:
             log.warning("setting %s: %s; using %r", spec.key, reason, used)
         return used, Fallback(spec.key, reason, used)
 
-    def tls_aggregate(self, rcpt_domain: str) -> TlsAggregateSettings:
-        """Every report.tls.aggregate.* value for reports about `rcpt_domain`."""
-        return self._tls_view(rcpt_domain)  # type: ignore[no-any-return]
+    def tls_aggregate(self, rcpt_domain: str, services: Any = None) -> TlsAggregateSettings:
+        """Every report.tls.aggregate.* value for reports about `rcpt_domain` (`services`
+        backs the service functions, if the settings use any)."""
+        return self._tls_view(rcpt_domain, services)  # type: ignore[no-any-return]
 
     def submitter(self, rcpt_domain: str = "") -> str:
         """The `report.submitter` for reports about `rcpt_domain`."""

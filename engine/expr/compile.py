@@ -981,7 +981,7 @@ def generate_view(parts: Sequence[ViewPart], parameter: str, record: type,
                      f"_present({', '.join(may_fall_back)})))")
     else:
         emitter.line(f"return {make}")
-    signature = "def view(P):\n"
+    signature = "def view(P, services=None):\n"
     body = "\n".join(emitter.lines) + "\n"
     if re.search(r"\bV\b", body):  # a variable outside `parts[].fixed`: none supplied
         body = "    V = _EMPTY\n" + body

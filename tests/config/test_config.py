@@ -172,3 +172,46 @@ def test_registry_lookup_handles_patterns() -> None:
         *(f"report.tls.aggregate.{k}" for k in (
             "from-name", "from-address", "org-name", "contact-info", "send", "max-size",
             "sign"))}
+
+
+VIEW_CONFIGS = [
+    (EXAMPLES / "tlsrpt.toml").read_text(),
+    BASE + """[report.tls.aggregate]
+from-name = [{ if = "matches('^(\\\\w+)\\\\.', rcpt_domain)", then = "'Reports ' + $1" },
+             { else = "5" }]
+send = [{ if = "retry_num > 3 || rcpt_domain == 'x.org'", then = "never" },
+        { if = "ends_with(rcpt_domain, '.net')", then = "'daily'" }, { else = "weekly" }]
+max-size = "if_then(len(rcpt_domain) > 8, len(rcpt_domain) * 1000, -1)"
+sign = "split(rcpt_domain, '.')"
+org-name = "[rcpt_domain]"
+contact-info = "''"
+""",
+]
+
+
+@pytest.mark.parametrize("text", VIEW_CONFIGS)
+def test_the_compiled_view_equals_setting_by_setting_resolution(text: str) -> None:
+    from engine.config.settings import TLS_AGGREGATE_KEYS
+    config = engine.load_config(text)
+    for domain in ("x.org", "a.net", "tiny.example", "small-shop.example", "bigmail.example",
+                   "partner.example", "host.test", "", "b"):
+        settings = config.tls_aggregate(domain)
+        expected, fallbacks = [], []
+        for key in TLS_AGGREGATE_KEYS:
+            context = {"rcpt_domain": "" if key.endswith(".sign") else domain}
+            value, fallback = config.typed(key, context)
+            expected.append(tuple(value) if isinstance(value, list) else value)
+            if fallback is not None:
+                fallbacks.append(fallback)
+        assert tuple(settings[:7]) == tuple(expected), domain
+        assert settings.fallbacks == tuple(fallbacks), domain
+
+
+def test_a_failing_service_call_falls_back_in_the_view() -> None:
+    config = engine.load_config(BASE + """[report.tls.aggregate]
+org-name = "key_get('orgs', rcpt_domain)"
+""")
+    settings = config.tls_aggregate("a.org")
+    assert settings.org_name is None
+    assert [f.key for f in settings.fallbacks] == ["report.tls.aggregate.org-name"]
+    assert "needs" in settings.fallbacks[0].reason
