@@ -124,6 +124,12 @@ class Config:
         if submitter.run is None and submitter.constant is not None:
             fixed_submitter = str(submitter.constant[0])
             self.submitter = lambda rcpt_domain="": fixed_submitter  # type: ignore[method-assign]
+        self._frozen = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if getattr(self, "_frozen", False):
+            raise AttributeError("a Config is immutable once loaded")
+        object.__setattr__(self, name, value)
 
     # raw resolution -----------------------------------------------------------------------
     def setting(self, key: str) -> CompiledSetting | None:

@@ -161,6 +161,8 @@ def test_a_config_is_shared_safely_between_threads() -> None:
     assert errors == []
     with pytest.raises(TypeError):
         config.values["report.domain"] = "x"  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        config.file = "other.toml"
 
 
 def test_registry_lookup_handles_patterns() -> None:
