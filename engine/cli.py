@@ -105,6 +105,54 @@ def command_resolve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_lint(args: argparse.Namespace) -> int:
+    from engine.lint.catalogue import RULES, selected
+    from engine.lint.check import lint_file
+    from engine.lint.render import render
+
+    if args.explain:
+        rule = RULES.get(args.explain.upper())
+        if rule is None:
+            raise _UsageError(f"no diagnostic code {args.explain}")
+        print(f"{rule.code} ({rule.name}, {rule.severity.value}): {rule.summary}\n\n"
+              f"Why: {rule.why}\nFix: {rule.fix}\nSee docs/lint.md#{rule.code.lower()}-"
+              f"{rule.name}")
+        return EXIT_OK
+    if not args.config:
+        raise _UsageError("lint needs at least one CONFIG file (or --explain CODE)")
+    select = tuple(code.strip().upper() for item in args.select for code in item.split(","))
+    ignore = tuple(code.strip().upper() for item in args.ignore for code in item.split(","))
+    diagnostics = []
+    sources: dict[str | None, str] = {}
+    unreadable = False
+    for path in args.config:
+        if not os.path.isfile(path):
+            print(f"tlsrpt: cannot read {path}: no such file", file=sys.stderr)
+            unreadable = True
+            continue
+        found, text = lint_file(path)
+        if any(d.code == "E002" for d in found):
+            unreadable = True
+        sources[found[0].file if found else path] = text
+        diagnostics.extend(d for d in found if selected(d.code, select, ignore))
+    output = render(args.format, diagnostics, sources,
+                    color=args.format == "text" and _color(sys.stdout))
+    if output:
+        sys.stdout.write(output if output.endswith("\n") else output + "\n")
+    if args.format == "text":
+        errors = sum(d.severity.value == "error" for d in diagnostics)
+        warnings = len(diagnostics) - errors
+        summary = "no problems found" if not diagnostics else \
+            f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+        print(f"{len(args.config)} file{'s' * (len(args.config) != 1)} checked: {summary}",
+              file=sys.stderr)
+    if unreadable:
+        return EXIT_USAGE
+    failing = [d for d in diagnostics
+               if d.severity.value == "error" or (args.strict and d.severity.value == "warning")]
+    return EXIT_FINDINGS if failing and not args.exit_zero else EXIT_OK
+
+
 def _jsonable(value: Any) -> Any:
     return int(value) if isinstance(value, int) else value
 
@@ -117,6 +165,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--verbose", action="store_true",
                         help="show a traceback for internal errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    lint = commands.add_parser(
+        "lint", help="check configuration files for every mistake",
+        description="Check each CONFIG and report every problem with its position. Exit "
+                    "status 0 when clean (warnings allowed unless --strict), 1 when errors were "
+                    "found, 2 when a file cannot be read.")
+    lint.add_argument("config", nargs="*", metavar="CONFIG", help="configuration files")
+    lint.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text",
+                      help="output format (default: text)")
+    lint.add_argument("--select", action="append", default=[], metavar="CODES",
+                      help="only these codes or prefixes (E2, W404, ...); repeatable, "
+                           "comma-separated")
+    lint.add_argument("--ignore", action="append", default=[], metavar="CODES",
+                      help="skip these codes or prefixes")
+    lint.add_argument("--strict", action="store_true", help="warnings also fail (exit 1)")
+    lint.add_argument("--exit-zero", action="store_true",
+                      help="exit 0 even when problems are found")
+    lint.add_argument("--explain", metavar="CODE", help="explain a diagnostic code and exit")
+    lint.set_defaults(handler=command_lint)
 
     evaluate = commands.add_parser(
         "eval", help="print the value of one setting for a context",

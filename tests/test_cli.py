@@ -79,7 +79,7 @@ def test_errors_in_the_file_print_a_code_frame_and_exit_1(
     assert status == 1 and out == ""
     assert err.splitlines()[:5] == [
         "error[E201]: report.tls.aggregate.send: unknown name `monthly`",
-        f"  --> {config}:2:9",
+        f" --> {config}:2:9",
         "  |",
         '2 | send = "monthly"',
         "  |         ^^^^^^^",

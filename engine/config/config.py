@@ -37,7 +37,7 @@ from engine.expr import ast
 from engine.expr.compile import DYNAMIC, Folder, Unfoldable, ViewPart, generate_block, generate_view
 from engine.expr.scope import ALL_VARIABLES, STALWART_VARIABLES, Scope
 from engine.expr.syntax import parse
-from engine.expr.values import Value, index_view, list_view
+from engine.expr.values import Value, index_view, integer_view, list_view, truthy
 
 log = logging.getLogger("engine.config")
 
@@ -137,7 +137,7 @@ class Config:
         compiled = self._settings.get(key)
         if compiled is None and key not in self._settings:
             diagnostics: list[Diagnostic] = []
-            compiled = _compile_setting(key, None, self._flat, self.values, self._sorted_keys,
+            compiled = compile_setting(key, None, self._flat, self.values, self._sorted_keys,
                                         diagnostics)
             if diagnostics and any(d.severity is Severity.ERROR for d in diagnostics):
                 raise ConfigError(diagnostics)
@@ -311,6 +311,13 @@ def convert(spec: SettingSpec, value: Value) -> tuple[Any, str | None]:
         if size is None:
             return None, f"expected a size in bytes, got {_describe(value)}"
         return size, None
+    if kind is ResultType.INTEGER:
+        number = integer_view(value)
+        if number is None:
+            return None, f"expected an integer, got {_describe(value)}"
+        return number, None
+    if kind is ResultType.BOOLEAN:
+        return truthy(value), None
     items = list_view(value)
     if all(isinstance(item, str) for item in items):
         return list(items), None
@@ -348,7 +355,7 @@ def load_config(path_or_text: str | os.PathLike[str], *,
     errors: list[Diagnostic] = []
     settings: dict[str, CompiledSetting] = {}
     for spec in expression_settings():
-        found = _compile_setting(spec.key, spec, flat, values, sorted_keys, errors,
+        found = compile_setting(spec.key, spec, flat, values, sorted_keys, errors,
                                  changed=expanded.changed)
         if found is not None:
             settings[spec.key] = found
@@ -363,7 +370,7 @@ def _position(diagnostic: Diagnostic) -> tuple[int, str]:
     return (diagnostic.span.start if diagnostic.span else -1, diagnostic.code)
 
 
-def _compile_setting(key: str, spec: SettingSpec | None, flat: FlatConfig,
+def compile_setting(key: str, spec: SettingSpec | None, flat: FlatConfig,
                      values: Mapping[str, str], sorted_keys: list[str],
                      diagnostics: list[Diagnostic],
                      changed: frozenset[str] = frozenset()) -> CompiledSetting | None:

@@ -26,6 +26,8 @@ class ResultType(enum.Enum):
     TEXT_LIST = "list of texts"
     FREQUENCY = "frequency"
     SIZE = "size"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
     PLAIN_TEXT = "plain text"  # not an expression: the TOML text itself
 
 
@@ -121,6 +123,46 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
         "Evaluated without a recipient domain (`rcpt_domain` is '').",
         default="['rsa-' + " + _DOMAIN_SIGNATURE + ", 'ed25519-' + " + _DOMAIN_SIGNATURE + "]",
         variables=RCPT_DOMAIN_VARS, fallback=[], fallback_note="no signature"),
+    # Extensions of this project (spec/reporting.md 10), expressions like Stalwart's own.
+    SettingSpec(
+        _TLS + "delay", ResultType.INTEGER,
+        "Upper bound, in seconds, of the spread of send times after a window closes.",
+        default="10800", variables=RCPT_DOMAIN_VARS, fallback=10800),
+    SettingSpec(
+        _TLS + "send-all-success", ResultType.BOOLEAN,
+        "Send reports that hold only successful sessions (false: only reports with failures).",
+        default="true", variables=RCPT_DOMAIN_VARS, fallback=1),
+    SettingSpec(
+        _TLS + "retry-max-age", ResultType.INTEGER,
+        "Seconds during which a failed delivery of a report is retried.",
+        default="86400", variables=RCPT_DOMAIN_VARS, fallback=86400),
+    SettingSpec(
+        _TLS + "max-destinations", ResultType.INTEGER,
+        "Most destinations (rua URIs) one report is sent to.",
+        default="10", variables=RCPT_DOMAIN_VARS, fallback=10),
+    SettingSpec(
+        _TLS + "suppress", ResultType.TEXT_LIST,
+        "Destinations never sent to: addresses, domains or URI prefixes.",
+        default="[]", variables=RCPT_DOMAIN_VARS, fallback=[]),
+    SettingSpec(
+        _TLS + "unique-id", ResultType.TEXT,
+        "Suffix of report file names (letters and digits), for several reporters of one "
+        "submitter.", variables=RCPT_DOMAIN_VARS),
+    SettingSpec(
+        _TLS + "compression-level", ResultType.INTEGER, "gzip level of the report file (1-9).",
+        default="6", variables=RCPT_DOMAIN_VARS, fallback=6),
+    SettingSpec(
+        _TLS + "https-timeout", ResultType.INTEGER,
+        "Seconds an HTTPS delivery may take.", default="120", variables=RCPT_DOMAIN_VARS,
+        fallback=120),
+    SettingSpec(
+        _TLS + "https-verify", ResultType.BOOLEAN,
+        "Verify the certificates of HTTPS destinations.", default="true",
+        variables=RCPT_DOMAIN_VARS, fallback=1),
+    SettingSpec(
+        _TLS + "sent-log-retention", ResultType.INTEGER,
+        "Seconds the log of sent reports is kept.", default="604800",
+        variables=RCPT_DOMAIN_VARS, fallback=604800),
     SettingSpec(
         "signature.*.private-key", ResultType.PLAIN_TEXT,
         "The PEM private key (RSA or Ed25519), usually `%{file:/path/key.pem}%`.",
@@ -146,8 +188,10 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
 _BY_KEY: Final = {spec.key: spec for spec in SETTINGS if "*" not in spec.key}
 _PATTERNS: Final = tuple(spec for spec in SETTINGS if "*" in spec.key)
 
-#: The TLS aggregate settings, in the order `tlsrpt resolve` shows them.
-TLS_AGGREGATE_KEYS: Final = tuple(spec.key for spec in SETTINGS if spec.key.startswith(_TLS))
+#: Stalwart's TLS aggregate settings, in the order of TlsAggregateSettings and of
+#: `tlsrpt resolve`.
+TLS_AGGREGATE_KEYS: Final = tuple(_TLS + name for name in (
+    "from-name", "from-address", "org-name", "contact-info", "send", "max-size", "sign"))
 
 
 def find(key: str) -> SettingSpec | None:

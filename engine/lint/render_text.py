@@ -23,6 +23,10 @@ def render_text(diagnostics: Iterable[Diagnostic], sources: Mapping[str | None, 
     return "".join(render_one(d, sources.get(d.file), color) + "\n" for d in diagnostics)
 
 
+def _gutter(span: object) -> int:
+    return len(str(getattr(span, "line", 1)))
+
+
 def render_one(diagnostic: Diagnostic, source: str | None, color: bool = False) -> str:
     def paint(text: str, code: str) -> str:
         return f"{code}{text}{_RESET}" if color else text
@@ -32,13 +36,13 @@ def render_one(diagnostic: Diagnostic, source: str | None, color: bool = False) 
     lines = [head]
     span = diagnostic.span
     if span is None:
-        lines.append(f"  {paint('-->', _BLUE)} {diagnostic.file or '<config>'}")
+        lines.append(f" {paint('-->', _BLUE)} {diagnostic.file or '<config>'}")
     else:
-        lines.append(f"  {paint('-->', _BLUE)} {diagnostic.location()}")
+        gutter = " " * len(str(span.line))
+        lines.append(f"{gutter}{paint('-->', _BLUE)} {diagnostic.location()}")
         if source is not None:
             text_lines = source.splitlines() or [""]
             line_text = text_lines[span.line - 1] if span.line <= len(text_lines) else ""
-            gutter = " " * len(str(span.line))
             width = max(1, min(span.end - span.start, len(line_text) - span.column + 1))
             lines.append(f"{gutter} {paint('|', _BLUE)}")
             lines.append(f"{paint(str(span.line), _BLUE)} {paint('|', _BLUE)} "
@@ -47,9 +51,9 @@ def render_one(diagnostic: Diagnostic, source: str | None, color: bool = False) 
             lines.append(f"{gutter} {paint('|', _BLUE)} "
                          f"{paint(carets, _COLOURS[diagnostic.severity])}")
     if diagnostic.suggestion:
-        lines.append(f"  = suggestion: `{diagnostic.suggestion}`")
+        lines.append(f"{' ' * _gutter(span)} = suggestion: `{diagnostic.suggestion}`")
     if diagnostic.help:
-        lines.append(f"  = help: {diagnostic.help}")
+        lines.append(f"{' ' * _gutter(span)} = help: {diagnostic.help}")
     for note in diagnostic.notes:
-        lines.append(f"  = note: {note}")
+        lines.append(f"{' ' * _gutter(span)} = note: {note}")
     return "\n".join(lines)

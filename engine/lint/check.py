@@ -1,0 +1,354 @@
+"""`tlsrpt lint`: every check over one configuration file, returning diagnostics.
+
+The loader's own diagnostics (TOML, macros, expressions, block structure) are collected
+without stopping at the first, then the checks that need the whole file run: value types
+known at lint time, unknown keys, rules that can never apply, `config_get` of unset keys and
+the DKIM signatures. Checks never raise on bad input; they report it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Final
+
+from engine.config.config import CompiledSetting, compile_setting, convert
+from engine.config.load import FlatConfig, load_toml, read_config_file
+from engine.config.macros import expand_macros
+from engine.config.settings import SETTINGS, ResultType, SettingSpec, expression_settings, find
+from engine.config.signatures import SignatureKeyError, load_private_key, signature_ids
+from engine.errors import Diagnostic, Severity, Span
+from engine.expr import ast
+from engine.expr.compile import Folder, Unfoldable
+from engine.expr.scope import STALWART_VARIABLES
+from engine.expr.values import Value
+from engine.expr.functions import FUNCTIONS
+
+ERROR = Severity.ERROR
+WARNING = Severity.WARNING
+
+# `report.<x>` sections Stalwart (or this project) defines besides the registered keys.
+_KNOWN_REPORT_SECTIONS: Final = frozenset({
+    "analysis", "dkim", "dmarc", "dsn", "spf", "tls", "relay", "store"})
+_SPECIAL_CONFIG_KEYS: Final = frozenset({"server.hostname", "report.domain", "cluster.node-id"})
+_BARE_VALUE: Final = re.compile(r"^\s*([A-Za-z0-9_.\"'-]+(?:\s*\.\s*[A-Za-z0-9_\"'-]+)*)\s*=\s*"
+                                r"([^\s\"'\[{#][^#]*?)\s*(?:#.*)?$")
+_PLAIN_WORDS: Final = re.compile(r"[A-Za-z][\w.,!?&()' -]*")
+
+
+def lint_file(path: str | Path, environ: Mapping[str, str] | None = None) -> tuple[
+        list[Diagnostic], str]:
+    """Lint a file; returns the diagnostics in file order and the text read."""
+    flat = read_config_file(path)
+    if any(d.code == "E002" for d in flat.diagnostics):
+        return list(flat.diagnostics), flat.text
+    return _lint(flat, environ, str(Path(path).resolve().parent)), flat.text
+
+
+def lint_text(text: str, file: str | None = None,
+              environ: Mapping[str, str] | None = None) -> list[Diagnostic]:
+    """Lint configuration text (`file` names it in diagnostics)."""
+    return _lint(load_toml(text, file), environ, None)
+
+
+def _lint(flat: FlatConfig, environ: Mapping[str, str] | None,
+          base_dir: str | None) -> list[Diagnostic]:
+    if flat.diagnostics and any(d.code == "E001" for d in flat.diagnostics):
+        return [_explain_toml_error(d, flat.text) for d in flat.diagnostics]
+    found = list(flat.diagnostics)
+    expanded = expand_macros(flat, environ=environ, base_dir=base_dir)
+    found.extend(expanded.diagnostics)
+    values = expanded.values
+    sorted_keys = list(values)
+    compiled: dict[str, CompiledSetting] = {}
+    for spec in expression_settings():
+        problems: list[Diagnostic] = []
+        setting = compile_setting(spec.key, spec, flat, values, sorted_keys, problems,
+                                  changed=expanded.changed)
+        found.extend(_unquoted_text(spec, flat, d) for d in problems)
+        if setting is not None:
+            compiled[spec.key] = setting
+    found.extend(_literal_escapes(flat))
+    found.extend(_unknown_settings(flat))
+    for key, setting in compiled.items():
+        spec = find(key)
+        assert spec is not None
+        found.extend(_check_rules(flat, setting))
+        found.extend(_check_values(flat, spec, setting))
+        found.extend(_check_config_get(flat, setting))
+    found.extend(_check_signatures(flat, values, compiled))
+    return sorted(found, key=_order)
+
+
+def _order(diagnostic: Diagnostic) -> tuple[int, int, str]:
+    span = diagnostic.span
+    return (span.start if span else -1, span.end if span else -1, diagnostic.code)
+
+
+def _at(flat: FlatConfig, key: str, value: bool = True) -> Span | None:
+    origin = flat.origins.get(key)
+    if origin is None:
+        return flat.tables.get(key)
+    return origin.value_span if value else origin.key_span
+
+
+def _diagnostic(flat: FlatConfig, code: str, severity: Severity, message: str, key: str,
+                span: Span | None = None, help: str | None = None,
+                suggestion: str | None = None) -> Diagnostic:
+    return Diagnostic(code, severity, message, span or _at(flat, key), flat.file, key, help,
+                      suggestion)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+def _explain_toml_error(diagnostic: Diagnostic, text: str) -> Diagnostic:
+    """Point out the TOML errors that come from Stalwart's own, more lenient reader."""
+    if diagnostic.span is None:
+        return diagnostic
+    lines = text.splitlines()
+    line = lines[diagnostic.span.line - 1] if diagnostic.span.line <= len(lines) else ""
+    bare = _BARE_VALUE.match(line)
+    if bare and not _is_toml_value(bare.group(2)):
+        word = bare.group(2)
+        column = line.index(word, bare.end(1)) + 1
+        start = diagnostic.span.start - (diagnostic.span.column - column)
+        return Diagnostic(
+            "E004", ERROR, f"`{word}` is a bare word: only Stalwart's own reader accepts "
+                           "unquoted values", Span.in_text(text, start, start + len(word)),
+            diagnostic.file, None, "standard TOML needs quotes around text values",
+            f'"{word}"')
+    if "Illegal character '\\n'" in diagnostic.message or "line break" in diagnostic.message:
+        return replace(diagnostic, code="E004", help="a line break inside a \"...\" string is "
+                       "accepted only by Stalwart's reader; use a multi-line string "
+                       "\"\"\"...\"\"\" or '''...'''")
+    return diagnostic
+
+
+def _is_toml_value(text: str) -> bool:
+    import tomli
+    try:
+        tomli.loads(f"x = {text}")
+    except tomli.TOMLDecodeError:
+        return False
+    return True
+
+
+def _unquoted_text(spec: SettingSpec, flat: FlatConfig, diagnostic: Diagnostic) -> Diagnostic:
+    """`from-name = "TLS Report"`: an expression error that is really text without quotes."""
+    if spec.result is not ResultType.TEXT or diagnostic.code not in ("E101", "E201"):
+        return diagnostic
+    source = flat.values.get(diagnostic.key or "", "")
+    if not _PLAIN_WORDS.fullmatch(source) or source in STALWART_VARIABLES:
+        return diagnostic
+    quoted = "'" + source.replace("'", "\\'") + "'"
+    span = _at(flat, diagnostic.key or "")
+    return Diagnostic("E105", ERROR, f"`{source}` is read as an expression, not as text",
+                      span, flat.file, diagnostic.key,
+                      "text values are quoted twice: once for TOML, once for the expression",
+                      f'"{quoted}"')
+
+
+def _literal_escapes(flat: FlatConfig) -> list[Diagnostic]:
+    found = []
+    for key, origin in flat.origins.items():
+        token = flat.text[origin.value_span.start:origin.value_span.end]
+        if not token.startswith("'") or token.startswith("'''") or "\\" not in token:
+            continue
+        base = key.split(".")
+        if not any(spec.is_expression and (key == spec.key or key.startswith(spec.key + "."))
+                   for spec in SETTINGS) or base[0] == "signature":
+            continue
+        found.append(_diagnostic(
+            flat, "W005", WARNING, "backslashes in a '...' string mean something else to "
+            "Stalwart's reader", key, origin.value_span,
+            "Stalwart processes escapes inside '...' ('\\d' becomes 'd'); use \"\\\\d\" or "
+            "'''...''' so both readers see the same expression"))
+    return found
+
+
+def _unknown_settings(flat: FlatConfig) -> list[Diagnostic]:
+    known = [spec.key for spec in SETTINGS if "*" not in spec.key]
+    found = []
+    for key in flat.values:
+        parts = key.split(".")
+        if parts[0] != "report" or len(parts) < 2:
+            continue
+        if any(key == name or key.startswith(name + ".") for name in known):
+            continue
+        if key.startswith("report.tls.aggregate."):
+            setting = ".".join(parts[:4])
+        elif len(parts) == 2 or parts[1] not in _KNOWN_REPORT_SECTIONS:
+            setting = ".".join(parts[:2])
+        else:
+            continue
+        close = difflib.get_close_matches(setting, known, n=1, cutoff=0.7)
+        found.append(_diagnostic(
+            flat, "W404", WARNING, f"unknown setting `{setting}`", key, _at(flat, key, False),
+            None if close else "see docs/configuration.md for the settings",
+            close[0].rsplit(".", 1)[-1] if close else None))
+    return found
+
+
+# --- values and rules -------------------------------------------------------------------------
+
+def _constant(node: ast.Node, config: Mapping[str, str]) -> tuple[bool, Value]:
+    if any(isinstance(part, (ast.Capture, ast.Match)) for part in ast.walk(node)):
+        return False, ""
+    try:
+        return True, Folder(config).constant(node)
+    except Unfoldable:
+        return False, ""
+
+
+def _result_keys(setting: CompiledSetting) -> list[str]:
+    block = setting.block
+    if block is None:
+        return []
+    if block.single is not None:
+        return [block.key]
+    return [rule.value_key for rule in block.rules] + [block.default_key or block.key]
+
+
+def _check_rules(flat: FlatConfig, setting: CompiledSetting) -> list[Diagnostic]:
+    if setting.block is None or not setting.block.rules:
+        return []
+    found = []
+    seen: dict[str, str] = {}
+    always_true: str | None = None
+    for (condition, _), rule in zip(setting.rules, setting.block.rules):
+        if always_true is not None:
+            found.append(_diagnostic(
+                flat, "W304", WARNING, "this rule can never apply", rule.condition_key,
+                _at(flat, rule.condition_key, False),
+                f"the condition at {always_true} is always true"))
+            continue
+        normalised = " ".join(rule.condition.split())
+        if normalised in seen:
+            found.append(_diagnostic(
+                flat, "W305", WARNING, "the same condition as an earlier rule",
+                rule.condition_key, help=f"first written at {seen[normalised]}"))
+            continue
+        place = _place(flat, rule.condition_key)
+        seen[normalised] = place
+        is_constant, value = _constant(condition, flat.values)
+        if is_constant:
+            truth = bool(value)
+            found.append(_diagnostic(
+                flat, "W303", WARNING, f"this condition is always {'true' if truth else 'false'}",
+                rule.condition_key))
+            if truth:
+                always_true = place
+    return found
+
+
+def _place(flat: FlatConfig, key: str) -> str:
+    span = _at(flat, key)
+    return f"line {span.line}" if span else key
+
+
+def _check_values(flat: FlatConfig, spec: SettingSpec, setting: CompiledSetting
+                  ) -> list[Diagnostic]:
+    found = []
+    results = [value for _, value in setting.rules] + (
+        [setting.default] if setting.default is not None else [])
+    for key, node in zip(_result_keys(setting), results):
+        is_constant, value = _constant(node, flat.values)
+        if not is_constant:
+            continue
+        converted, problem = convert(spec, value)
+        if problem is None and spec.result is ResultType.SIZE and isinstance(value, int) \
+                and value < 0:
+            problem = f"a size must not be negative (got {value}; Stalwart reads it as no limit)"
+        if problem is not None:
+            found.append(_diagnostic(flat, "E401", ERROR, f"{spec.key}: {problem}", key))
+            continue
+        if isinstance(converted, str) and len(converted) >= 2 and converted[0] == \
+                converted[-1] and converted[0] in "'\"":
+            found.append(_diagnostic(
+                flat, "W403", WARNING, f"the value {converted} still carries its quotes", key,
+                suggestion=None, help="quote text once inside the TOML string"))
+        elif spec.key.endswith(".from-address") and isinstance(converted, str) and \
+                not FUNCTIONS["is_email"].implementation(converted):
+            found.append(_diagnostic(
+                flat, "W402", WARNING, f"`{converted}` is not an email address", key))
+    return found
+
+
+def _pieces(setting: CompiledSetting) -> list[tuple[str, ast.Node]]:
+    """Every expression the file writes for a setting, with the flat key it is written at."""
+    block = setting.block
+    if block is None:
+        return []
+    if block.single is not None:
+        return [(block.key, setting.default)] if setting.default is not None else []
+    pieces: list[tuple[str, ast.Node]] = []
+    for rule, (condition, value) in zip(block.rules, setting.rules):
+        pieces += [(rule.condition_key, condition), (rule.value_key, value)]
+    if setting.default is not None:
+        pieces.append((block.default_key or block.key, setting.default))
+    return pieces
+
+
+def _check_config_get(flat: FlatConfig, setting: CompiledSetting) -> list[Diagnostic]:
+    found = []
+    for key, node in _pieces(setting):
+        for part in ast.walk(node):
+            if isinstance(part, ast.Setting) and part.key not in flat.values and \
+                    part.key not in _SPECIAL_CONFIG_KEYS:
+                found.append(_diagnostic(
+                    flat, "W405", WARNING, f"config_get('{part.key}') reads a key that is not "
+                    "set: it gives ''", key))
+    return found
+
+
+def _check_signatures(flat: FlatConfig, values: Mapping[str, str],
+                      compiled: Mapping[str, CompiledSetting]) -> list[Diagnostic]:
+    found = []
+    sections = signature_ids(values)
+    for identifier, fields in sections.items():
+        anchor = f"signature.{identifier}"
+        first_key = next(key for key in flat.values if key.startswith(anchor + "."))
+        missing = [name for name in ("private-key", "domain", "selector") if not fields.get(name)]
+        if missing:
+            found.append(_diagnostic(
+                flat, "E502", ERROR, f"signature `{identifier}` has no {', '.join(missing)}",
+                first_key, flat.tables.get(anchor) or _at(flat, first_key, False)))
+            continue
+        if "%{" in fields["private-key"]:
+            continue  # a macro that did not expand: E010-E013 already say why
+        try:
+            load_private_key(fields["private-key"], fields.get("algorithm", "rsa-sha256"))
+        except SignatureKeyError as err:
+            found.append(_diagnostic(
+                flat, "E503", ERROR, f"signature `{identifier}`: {err}",
+                anchor + ".private-key"))
+    sign = compiled.get("report.tls.aggregate.sign")
+    if sign is None or sign.block is None:
+        return found
+    keys = _result_keys(sign)
+    results = [value for _, value in sign.rules] + [sign.default] if sign.default else []
+    for key, node in zip(keys, results):
+        is_constant, value = _constant(node, {**flat.values})
+        if not is_constant:
+            continue
+        ids, problem = convert(find("report.tls.aggregate.sign"), value)  # type: ignore[arg-type]
+        if problem is not None:
+            continue  # E401 already says it
+        algorithms = []
+        for identifier in ids:
+            if identifier not in sections:
+                close = difflib.get_close_matches(identifier, list(sections), n=1)
+                found.append(_diagnostic(
+                    flat, "E501", ERROR, f"`sign` names `{identifier}`, but there is no "
+                    f"[signature.\"{identifier}\"] section", key,
+                    suggestion=close[0] if close else None))
+            else:
+                algorithms.append(sections[identifier].get("algorithm", "rsa-sha256"))
+        if algorithms and all(name.startswith("ed25519") for name in algorithms):
+            found.append(_diagnostic(
+                flat, "W504", WARNING, "reports are signed with Ed25519 keys only", key,
+                help="add an RSA signature: some large receivers cannot verify Ed25519"))
+    return found
