@@ -29,7 +29,8 @@ class _UsageError(Exception):
 
 
 def _color(stream: Any) -> bool:
-    return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
+    # no-color.org: a NO_COLOR that is present and not empty turns colour off.
+    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
 
 
 def _read_config(path: str) -> Config:
@@ -125,11 +126,13 @@ def command_lint(args: argparse.Namespace) -> int:
     diagnostics = []
     sources: dict[str | None, str] = {}
     unreadable = False
+    checked = 0
     for path in args.config:
         if not os.path.isfile(path):
             print(f"tlsrpt: cannot read {path}: no such file", file=sys.stderr)
             unreadable = True
             continue
+        checked += 1
         found, text = lint_file(path)
         if any(d.code == "E002" for d in found):
             unreadable = True
@@ -139,13 +142,12 @@ def command_lint(args: argparse.Namespace) -> int:
                     color=args.format == "text" and _color(sys.stdout))
     if output:
         sys.stdout.write(output if output.endswith("\n") else output + "\n")
-    if args.format == "text":
+    if args.format == "text" and checked:
         errors = sum(d.severity.value == "error" for d in diagnostics)
         warnings = len(diagnostics) - errors
         summary = "no problems found" if not diagnostics else \
             f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
-        print(f"{len(args.config)} file{'s' * (len(args.config) != 1)} checked: {summary}",
-              file=sys.stderr)
+        print(f"{checked} file{'s' * (checked != 1)} checked: {summary}", file=sys.stderr)
     if unreadable:
         return EXIT_USAGE
     failing = [d for d in diagnostics

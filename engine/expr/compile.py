@@ -63,8 +63,8 @@ def _read_input(value: object, name: str) -> Value:
 
 def _clean(value: object) -> Value:
     """A value as the generic helpers expect it; only non-plain caller values are converted."""
-    cls = value.__class__
-    if cls is str or cls is int or cls is float:
+    cls = type(value)  # not value.__class__, which an object can fake
+    if cls is str or cls is float:
         return value  # type: ignore[return-value]
     if cls is int:
         return values.saturate(value)  # type: ignore[arg-type]

@@ -79,10 +79,14 @@ class Pattern:
     def python_limit(self) -> int:
         return self._python_limit
 
-    @property
-    def re2_search(self) -> Any:
-        """RE2's search function: linear time for any subject."""
-        return self._re2.search
+    def re2_search(self, subject: str) -> Any:
+        """RE2's search: linear time for any subject. RE2 reads UTF-8, which cannot hold a
+        lone surrogate (a Python str can; Rust's cannot): those become U+FFFD first."""
+        try:
+            return self._re2.search(subject)
+        except UnicodeEncodeError:
+            return self._re2.search(subject.encode("utf-8", "surrogatepass").decode(
+                "utf-8", "replace"))
 
     def search(self, subject: str) -> tuple[str, ...] | None:
         """Leftmost match anywhere in `subject`: (whole match, group 1, ...), `''` for groups
@@ -92,7 +96,7 @@ class Pattern:
             if found is None:
                 return None
             return (found.group(),) + found.groups("")
-        match = self._re2.search(subject)
+        match = self.re2_search(subject)
         if match is None:
             return None
         if not self._groups:
@@ -155,6 +159,8 @@ def compile_pattern(pattern: str) -> Pattern:
     options = re2.Options()
     options.log_errors = False
     options.max_mem = MAX_PROGRAM_MEMORY
+    if any("\ud800" <= char <= "\udfff" for char in pattern):
+        raise RegexSyntaxError("the pattern holds a lone surrogate, which is not a character")
     try:
         compiled = re2.compile(translate(pattern), options=options)
     except re2.error as err:
@@ -167,8 +173,10 @@ def compile_pattern(pattern: str) -> Pattern:
 
 
 # Rust syntax that Python's `re` reads differently or not at all: such patterns stay on RE2.
+# Case-insensitive matching stays on RE2 too: Python folds a few characters (the Turkish
+# dotted and dotless i) differently from Rust.
 _RE2_ONLY: Final = re.compile(
-    r"\\[pPxzQEwWbBAhHvV0-9]|\[\[:|\(\?(?!i\)|i:|:)|\{,")
+    r"\\[pPxzQEwWbBAhHvV0-9]|\[\[:|\(\?(?!:)|\{,")
 _PYTHON_SPACE: Final = r"\t\n\x0b\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
@@ -242,11 +250,13 @@ def _backtracking_shape(tree: Any, inside_repeat: bool) -> tuple[int, int] | Non
     for op, value in tree:
         name = str(op)
         if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-            _minimum, maximum, body = value
-            if maximum > 1:
-                if inside_repeat:
-                    return None
+            minimum, maximum, body = value
+            if inside_repeat and minimum != maximum:
+                return None  # `(a?){n}`, `(a+)+`: choices inside a repeat multiply
+            if maximum > 1 and minimum != maximum:
                 growing += 1
+            elif minimum != maximum:
+                alternatives *= 2  # `a?` is a choice point: n of them, 2^n paths
             inner = _backtracking_shape(body, inside_repeat or maximum > 1)
             if inner is None:
                 return None

@@ -177,9 +177,13 @@ def _unexpected_token(err: UnexpectedToken, source: str) -> ParseError:
         opener = _innermost_unclosed(source)
         if opener is not None and not expected & _OPERAND_TOKENS:
             closer = ")" if _OPENERS[opener.type] == "RPAR" else "]"
+            start = opener.start_pos or 0
+            while start > 0 and (source[start - 1].isalnum() or source[start - 1] in "_$."):
+                start -= 1  # show the function name with its parenthesis
+            opened = source[start:start + 24].split("\n")[0]
             return ParseError(f"missing `{closer}`", at, source=source, suggestion=closer,
-                              help=f"to close the `{str(opener)[:1]}` at line {opener.line}, "
-                                   f"column {opener.column}")
+                              help=f"to close the `{str(opener)[-1:] if opener.type != 'LSQB' else '['}` "
+                                   f"opened at `{opened}`")
         return ParseError("unexpected end of expression: an operand is missing", at,
                           source=source)
     at = _span_of(token, source)
@@ -401,7 +405,9 @@ class _Builder(Transformer[Token, ast.Node]):
                               code=NOT_IN_SCOPE, help=f"this setting can use: {allowed}")
         suggestion = _suggest(word, self.scope.names() + sorted(FUNCTIONS))
         if self.scope.constants:
-            help_text = "this setting accepts: " + ", ".join(sorted(self.scope.constants))
+            help_text = "this setting accepts the constants " + ", ".join(sorted(
+                self.scope.constants)) + " and the variables " + (
+                ", ".join(sorted(self.scope.variables)) or "none")
         elif suggestion is None:
             help_text = f"text must be quoted: '{word}'"
         else:
@@ -431,7 +437,8 @@ class _Builder(Transformer[Token, ast.Node]):
         if function is None:
             if self.scope.knows(word) or word in STALWART_VARIABLES:
                 raise self._error(f"`{word}` is not a function", span, code=UNKNOWN_FUNCTION)
-            raise self._error(f"unknown function `{word}`", span, code=UNKNOWN_FUNCTION,
+            name_span = Span(span.start, span.start + len(word), span.line, span.column)
+            raise self._error(f"unknown function `{word}`", name_span, code=UNKNOWN_FUNCTION,
                               suggestion=_suggest(word, sorted(FUNCTIONS)))
         if len(arguments) != function.arity:
             plural = "" if function.arity == 1 else "s"

@@ -32,14 +32,19 @@ _FLOAT_TEXT: Final = re.compile(
 
 # --- conversions from outside -------------------------------------------------------------
 
-def normalise(value: object) -> Value:
+#: Deepest nesting of arrays accepted from a caller: deeper values are refused rather than
+#: risk exhausting the stack (expressions themselves nest at most 100 levels).
+MAX_VALUE_DEPTH: Final = 100
+
+
+def normalise(value: object, depth: int = 0) -> Value:
     """Turn a Python value given by a caller into one of the four kinds.
 
     bool and int subclasses become int (saturated to 64 bits), tuples become lists, None
     becomes `''`. Anything else is refused with TypeError: an expression never sees a Python
     object it could reach into.
     """
-    cls = value.__class__
+    cls = type(value)
     if cls is str or cls is float:
         return value  # type: ignore[return-value]
     if cls is int:
@@ -53,7 +58,9 @@ def normalise(value: object) -> Value:
     if isinstance(value, str):
         return str(value)
     if isinstance(value, (list, tuple)):
-        return [normalise(item) for item in value]
+        if depth >= MAX_VALUE_DEPTH:
+            raise TypeError(f"arrays nested more than {MAX_VALUE_DEPTH} levels deep")
+        return [normalise(item, depth + 1) for item in value]
     if value is None:
         return ""
     raise TypeError(f"unsupported value type {type(value).__name__}")

@@ -40,6 +40,10 @@ _RULES: Final = (
     Rule("E003", "duplicate-key", ERROR, "two TOML keys flatten to the same setting",
          "Stalwart's flat keys would hold only one of the two values.",
          "Keep one definition of the setting."),
+    Rule("W003", "toml-datetime", WARNING, "a TOML date or time as a setting's value",
+         "Expressions have no date type: the value is read as the text written, which then "
+         "does not compile where an expression is expected.",
+         "Quote the value as text: `\"'1979-05-27'\"`."),
     Rule("E004", "stalwart-only-syntax", ERROR,
          "syntax that only Stalwart's own reader accepts (a bare word such as `send = never`)",
          "Standard TOML requires strings in quotes; the file is rejected by every standard "

@@ -172,6 +172,7 @@ def _literal_escapes(flat: FlatConfig) -> list[Diagnostic]:
 def _unknown_settings(flat: FlatConfig) -> list[Diagnostic]:
     known = [spec.key for spec in SETTINGS if "*" not in spec.key]
     found = []
+    reported: set[str] = set()
     for key in flat.values:
         parts = key.split(".")
         if parts[0] != "report" or len(parts) < 2:
@@ -184,11 +185,19 @@ def _unknown_settings(flat: FlatConfig) -> list[Diagnostic]:
             setting = ".".join(parts[:2])
         else:
             continue
+        if setting in reported:
+            continue  # one finding per setting, not one per entry of its block
+        reported.add(setting)
         close = difflib.get_close_matches(setting, known, n=1, cutoff=0.7)
+        span = flat.tables.get(setting) if setting != key else None
+        span = span or _at(flat, key, False)
+        written = flat.text[span.start:span.end] if span else ""
+        wrong, right = setting.rsplit(".", 1)[-1], close[0].rsplit(".", 1)[-1] if close else ""
+        fixed = written[:written.rfind(wrong)] + right + written[written.rfind(wrong) + len(
+            wrong):] if close and wrong in written else None
         found.append(_diagnostic(
-            flat, "W404", WARNING, f"unknown setting `{setting}`", key, _at(flat, key, False),
-            None if close else "see docs/configuration.md for the settings",
-            close[0].rsplit(".", 1)[-1] if close else None))
+            flat, "W404", WARNING, f"unknown setting `{setting}`", key, span,
+            None if close else "see docs/configuration.md for the settings", fixed))
     return found
 
 
@@ -322,8 +331,9 @@ def _check_signatures(flat: FlatConfig, values: Mapping[str, str],
         try:
             load_private_key(fields["private-key"], fields.get("algorithm", "rsa-sha256"))
         except SignatureKeyError as err:
+            reason = " ".join(str(err).split())  # library messages may span lines
             found.append(_diagnostic(
-                flat, "E503", ERROR, f"signature `{identifier}`: {err}",
+                flat, "E503", ERROR, f"signature `{identifier}`: {reason}",
                 anchor + ".private-key"))
     sign = compiled.get("report.tls.aggregate.sign")
     if sign is None or sign.block is None:
@@ -341,10 +351,13 @@ def _check_signatures(flat: FlatConfig, values: Mapping[str, str],
         for identifier in ids:
             if identifier not in sections:
                 close = difflib.get_close_matches(identifier, list(sections), n=1)
+                span = _at(flat, key)
+                token = flat.text[span.start:span.end] if span else ""
+                fixed = token.replace(identifier, close[0], 1) if close and identifier in \
+                    token else None
                 found.append(_diagnostic(
                     flat, "E501", ERROR, f"`sign` names `{identifier}`, but there is no "
-                    f"[signature.\"{identifier}\"] section", key,
-                    suggestion=close[0] if close else None))
+                    f"[signature.\"{identifier}\"] section", key, suggestion=fixed))
             else:
                 algorithms.append(sections[identifier].get("algorithm", "rsa-sha256"))
         if algorithms and all(name.startswith("ed25519") for name in algorithms):

@@ -42,7 +42,7 @@ def error_of(source: str, variables: tuple[str, ...] = ALL,
     ("2w", "E102", 1, 2, "invalid duration or number `2w`"),
     ("matches('(', rcpt)", "E103", 9, 3, "invalid regular expression: missing ): ("),
     ("rcpt_domian == 'x'", "E201", 1, 11, "unknown name `rcpt_domian`"),
-    ("lenn(rcpt)", "E203", 1, 10, "unknown function `lenn`"),
+    ("lenn(rcpt)", "E203", 1, 4, "unknown function `lenn`"),
     ("len()", "E204", 1, 5, "`len` takes 1 argument, got 0"),
     ("substring('abc', 1)", "E204", 1, 19, "`substring` takes 3 arguments, got 2"),
     ("matches('a')", "E101", 1, 12, "the pattern of `matches` must be a string literal"),
@@ -100,7 +100,7 @@ def test_unquoted_text_is_pointed_out() -> None:
 def test_missing_closer_names_the_opener() -> None:
     err = error_of("len(split(rcpt, ',')")
     assert err.message == "missing `)`"
-    assert err.help == "to close the `(` at line 1, column 4"
+    assert err.help == "to close the `(` opened at `len(split(rcpt, ',')`"
 
 
 def test_spans_count_lines_and_columns() -> None:
