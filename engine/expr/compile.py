@@ -50,17 +50,6 @@ _COMPARISONS: Final = {BinaryOp.EQ: "==", BinaryOp.NE: "!=", BinaryOp.LT: "<",
 _ARITHMETIC: Final = {BinaryOp.ADD: "+", BinaryOp.SUB: "-", BinaryOp.MUL: "*"}
 
 
-def _read_input(value: object, name: str) -> Value:
-    """A variable's value as given by the caller, checked and converted (bool -> int, tuple ->
-    list, None -> '')."""
-    if value.__class__ is list and all(item.__class__ in _SCALARS for item in value):  # type: ignore[attr-defined]
-        return value  # type: ignore[return-value]
-    try:
-        return values.normalise(value)
-    except TypeError as err:
-        raise EvalError(f"variable `{name}`: {err}") from None
-
-
 def _clean(value: object) -> Value:
     """A value as the generic helpers expect it; only non-plain caller values are converted."""
     cls = type(value)  # not value.__class__, which an object can fake
@@ -104,7 +93,6 @@ _RUNTIME: Final[dict[str, Any]] = {
     "_MAX": INT_MAX,
     "_INF": float("inf"),
     "_NAN": float("nan"),
-    "_input": _read_input,
     "_saturate": values.saturate,
     "_text": values.text,
     "_neg": values.negate,
@@ -115,6 +103,7 @@ _RUNTIME: Final[dict[str, Any]] = {
     "_clean": _clean,
     "_slow": _slow,
     "_len": len,
+    "_type": type,  # not x.__class__, which an object can fake
     "_str": str,
     "_int": int,
     "_float": float,
@@ -273,7 +262,7 @@ class _Emitter:
             return operand
         code = operand.code
         # Integers from the caller may exceed 64 bits: _clean saturates them.
-        self.line(f"if {code}.__class__ not in _SCALARS or {code}.__class__ is _int and not "
+        self.line(f"if _type({code}) not in _SCALARS or _type({code}) is _int and not "
                   f"{INT_MIN} <= {code} <= {INT_MAX}: {code} = _clean({code})")
         return _Operand(code, None)
 
@@ -302,7 +291,7 @@ class _Emitter:
             text = subject.code
         elif subject.kind is None:  # a temporary: test its class at run time
             other = f"_clean({subject.code})" if subject.raw else subject.code
-            text = f"({subject.code} if {subject.code}.__class__ is _str else _text({other}))"
+            text = f"({subject.code} if _type({subject.code}) is _str else _text({other}))"
         else:
             text = f"_text({subject.code})"
         target = self.temp()
@@ -384,8 +373,9 @@ class _Emitter:
             # count() is always an in-range Integer: compare it directly.
             temp = self.temp()
             count = self.bind(FUNCTIONS["count"].implementation, "fn_count_")
-            counted = (f"(_len({temp}) if ({temp} := {self.read_code(subject.arguments[0])})"
-                       f".__class__ is _list else {count}(_clean({temp})))")
+            counted = (f"(_len({temp}) if _type({temp} := "
+                       f"{self.read_code(subject.arguments[0])}) is _list "
+                       f"else {count}(_clean({temp})))")
             left, right = (counted, literal.code) if subject is node.left else \
                 (literal.code, counted)
             return f"({left} {symbol} {right})"
@@ -400,7 +390,7 @@ class _Emitter:
             return None
         temp = self.temp()
         left, right = (temp, literal.code) if subject is node.left else (literal.code, temp)
-        test = f"({temp} := {read}).__class__ is _{literal.kind.__name__}"
+        test = f"_type({temp} := {read}) is _{literal.kind.__name__}"
         if literal.kind is int and _literal_number(literal) in (INT_MIN, INT_MAX):
             # Only a comparison with the bounds can tell a caller's too-large integer from
             # its saturated value.
@@ -418,7 +408,7 @@ class _Emitter:
             items = self.temp()
             present = items if position.code == "0" else f"{position.code} < _len({items})"
             return (f"(({items}[{position.code}] if {present} else '') "
-                    f"if ({items} := {self.read_code(node.base)}).__class__ is _list "
+                    f"if _type({items} := {self.read_code(node.base)}) is _list "
                     f"else _index(_clean({items}), {position.code}))")
         return None
 
@@ -433,8 +423,9 @@ class _Emitter:
             members = self.bind(frozenset(self.folder.constant(node.arguments[0])), "members")
             temp = self.temp()
             listed = literal_code(self.folder.constant(node.arguments[0]))
-            return (f"({temp} in {members} if ({temp} := {self.read_code(node.arguments[1])})"
-                    f".__class__ is _str else {implementation}({listed}, _clean({temp})))")
+            return (f"({temp} in {members} if _type({temp} := "
+                    f"{self.read_code(node.arguments[1])}) is _str "
+                    f"else {implementation}({listed}, _clean({temp})))")
         if inline is None:
             return None
         codes: list[str] = []
@@ -447,7 +438,7 @@ class _Emitter:
                 codes.append(self.parameters[argument.name])
             elif isinstance(argument, (ast.Variable, ast.Global)) and not reads:
                 temp = self.temp()
-                reads.append(f"({temp} := {self.read_code(argument)}).__class__ is _str")
+                reads.append(f"_type({temp} := {self.read_code(argument)}) is _str")
                 codes.append(temp)
             else:
                 return None
@@ -513,7 +504,7 @@ class _Emitter:
         guards = []
         for leaf, temp in leaves:
             self.line(f"{temp} = {self.read_code(leaf)}")
-            guards.append(f"{temp}.__class__ is _int and {-bound} <= {temp} <= {bound}")
+            guards.append(f"_type({temp}) is _int and {-bound} <= {temp} <= {bound}")
         self.line(f"if {' and '.join(guards)}: {target} = {expression}")
         self.line("else:")
         self.depth += 1
@@ -617,7 +608,7 @@ class _Emitter:
             self.line(f"    {target} = {direct}")
             self.line(f"    if not {INT_MIN} <= {target} <= {INT_MAX}: "
                       f"{target} = _saturate({target})")
-            self.line(f"elif {unknown.code}.__class__ is _float: {target} = {direct}")
+            self.line(f"elif _type({unknown.code}) is _float: {target} = {direct}")
             self.line(f"else: {target} = {generic}")
             return _Operand(target, None)
         if known.kind is float:
@@ -626,12 +617,12 @@ class _Emitter:
         if known.kind is str and op is BinaryOp.ADD:
             # String + String concatenates; '' on either side gives the other unchanged, which
             # is what concatenation gives too.
-            self.line(f"{target} = ({direct}) if {unknown.code}.__class__ is _str else {generic}")
+            self.line(f"{target} = ({direct}) if _type({unknown.code}) is _str else {generic}")
             return _Operand(target, None)
         if known.kind is None:  # both unknown: try the commonest kinds first
             if op is BinaryOp.ADD:
-                self.line(f"{target} = ({direct}) if {left.code}.__class__ is _str and "
-                          f"{right.code}.__class__ is _str else {generic}")
+                self.line(f"{target} = ({direct}) if _type({left.code}) is _str and "
+                          f"_type({right.code}) is _str else {generic}")
             else:
                 self.line(f"{target} = {generic}")
             return _Operand(target, None)
@@ -656,7 +647,7 @@ class _Emitter:
             # Only the length of a list matters: its elements need no check.
             argument = operands[0]
             slow = f"_clean({argument.code})" if argument.raw else argument.code
-            self.line(f"{target} = _len({argument.code}) if {argument.code}.__class__ is _list "
+            self.line(f"{target} = _len({argument.code}) if _type({argument.code}) is _list "
                       f"else {implementation}({slow})")
             return _Operand(target, int)
         inline = _TEXT_INLINE.get(node.function)
@@ -673,7 +664,7 @@ class _Emitter:
             if not unknown:
                 self.line(f"{target} = {fast}")
             else:
-                test = " and ".join(f"{code}.__class__ is _str" for code in unknown)
+                test = " and ".join(f"_type({code}) is _str" for code in unknown)
                 cleaned = ", ".join(f"_clean({op.code})" if op.raw else op.code
                                     for op in operands)
                 self.line(f"{target} = ({fast}) if {test} else {implementation}({cleaned})")
@@ -689,7 +680,7 @@ class _Emitter:
                 self.line(f"{target} = 1 if {needle.code} in {members} else 0")
             else:
                 self.line(f"{target} = (1 if {needle.code} in {members} else 0) if "
-                          f"{needle.code}.__class__ is _str else "
+                          f"_type({needle.code}) is _str else "
                           f"{implementation}({operands[0].code}, {cleaned})")
             return _Operand(target, int)
         arguments = [self.clean(op).code for op in operands]
@@ -717,7 +708,7 @@ class _Emitter:
                 self.line(f"{target} = {element}")
             else:
                 slow = f"_clean({base.code})" if base.raw else base.code
-                self.line(f"{target} = {element} if {base.code}.__class__ is _list "
+                self.line(f"{target} = {element} if _type({base.code}) is _list "
                           f"else _index({slow}, {position.code})")
             return _Operand(target, None, raw=base.raw)
         base = self.clean(base)
@@ -813,14 +804,14 @@ def _reads_whole_match(nodes: Sequence[ast.Node]) -> bool:
 def _is_kind(operand: _Operand, kind: type) -> str:
     """Run-time test that an operand of unknown kind is a plain `kind` (a caller's integer
     must also fit in 64 bits; ours always do)."""
-    test = f"{operand.code}.__class__ is _{kind.__name__}"
+    test = f"_type({operand.code}) is _{kind.__name__}"
     if kind is int and operand.raw:
         test += f" and {INT_MIN} <= {operand.code} <= {INT_MAX}"
     return test
 
 
 def _is_number(operand: _Operand) -> str:
-    return f"({_is_kind(operand, int)} or {operand.code}.__class__ is _float)"
+    return f"({_is_kind(operand, int)} or _type({operand.code}) is _float)"
 
 
 def _literal_number(operand: _Operand) -> int | float | None:
@@ -938,7 +929,7 @@ def generate_view(parts: Sequence[ViewPart], parameter: str, record: type,
     per-domain view of a configuration in one call, blocks inlined, constants precomputed."""
     emitter = _Emitter(Folder(config))
     emitter.parameters = {parameter: "P"}
-    emitter.line("if P.__class__ is not _str: P = _text(_clean(P))")
+    emitter.line("if _type(P) is not _str: P = _text(_clean(P))")
     may_fall_back: list[str] = []
     for number, part in enumerate(parts):
         value, fallback = f"R{number}", f"F{number}"

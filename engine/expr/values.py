@@ -49,18 +49,20 @@ def normalise(value: object, depth: int = 0) -> Value:
         return value  # type: ignore[return-value]
     if cls is int:
         return value if INT_MIN <= value <= INT_MAX else saturate(value)  # type: ignore[operator,return-value,arg-type]
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return saturate(int(value))
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
+    # issubclass(type(...)), not isinstance: isinstance believes an object's `__class__`,
+    # which the object itself can fake.
+    if issubclass(cls, bool):
+        return int(value)  # type: ignore[call-overload]
+    if issubclass(cls, int):
+        return saturate(int(value))  # type: ignore[call-overload]
+    if issubclass(cls, float):
+        return float(value)  # type: ignore[arg-type]
+    if issubclass(cls, str):
         return str(value)
-    if isinstance(value, (list, tuple)):
+    if issubclass(cls, (list, tuple)):
         if depth >= MAX_VALUE_DEPTH:
             raise TypeError(f"arrays nested more than {MAX_VALUE_DEPTH} levels deep")
-        return [normalise(item, depth + 1) for item in value]
+        return [normalise(item, depth + 1) for item in value]  # type: ignore[attr-defined]
     if value is None:
         return ""
     raise TypeError(f"unsupported value type {type(value).__name__}")
