@@ -155,6 +155,80 @@ def command_lint(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if failing and not args.exit_zero else EXIT_OK
 
 
+DEFAULT_DB = "tlsrpt.db"
+
+
+def _parse_time(text: str | None) -> int:
+    """`--now`: Unix seconds or an RFC 3339 date-time (UTC when no offset is given)."""
+    import datetime
+    import time
+
+    if text is None:
+        return int(time.time())
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise _UsageError(f"--now {text}: expected Unix seconds or a date-time such as "
+                          "2024-05-07T12:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return int(moment.timestamp())
+
+
+def command_record(args: argparse.Namespace) -> int:
+    from engine.reporting.record import record_lines
+    from engine.reporting.store import SqliteEventStore
+
+    config = _read_config(args.config)
+    now = _parse_time(args.now)
+    if args.file in (None, "-"):
+        stream = sys.stdin.buffer
+    elif not os.path.isfile(args.file):
+        raise _UsageError(f"cannot read {args.file}: no such file")
+    else:
+        stream = open(args.file, "rb")  # noqa: SIM115 - closed below
+    try:
+        with SqliteEventStore(args.db) as store:
+            result = record_lines(config, store, stream, now=now)
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    for number, reason in result.rejected:
+        print(f"{args.file or '-'}:{number}: rejected: {reason}", file=sys.stderr)
+    for number, warning in result.warnings:
+        print(f"{args.file or '-'}:{number}: warning: {warning}", file=sys.stderr)
+    print(f"{result.accepted} events recorded, {result.ignored} ignored, "
+          f"{len(result.rejected)} rejected", file=sys.stderr)
+    return EXIT_FINDINGS if result.rejected else EXIT_OK
+
+
+def command_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from engine.reporting.report import prepare_due, summary_line, write_dry_run
+    from engine.reporting.store import SqliteEventStore
+
+    config = _read_config(args.config)
+    now = _parse_time(args.now)
+    if not args.dry_run:
+        raise _UsageError("delivery is not available yet: use --dry-run --out DIR")
+    if args.out is None:
+        raise _UsageError("--dry-run needs --out DIR")
+    held = 0
+    count = 0
+    with SqliteEventStore(args.db) as store:
+        for report in prepare_due(config, store, now):
+            count += 1
+            held += report.held is not None
+            paths = write_dry_run(report, Path(args.out))
+            shown = ", ".join(str(path) for path in paths) or "nothing written"
+            print(f"{summary_line(report)} -> {shown}")
+    print(f"{count} report{'s' * (count != 1)} built, {held} held", file=sys.stderr)
+    return EXIT_FINDINGS if held else EXIT_OK
+
+
 def _jsonable(value: Any) -> Any:
     return int(value) if isinstance(value, int) else value
 
@@ -186,6 +260,29 @@ def build_parser() -> argparse.ArgumentParser:
                       help="exit 0 even when problems are found")
     lint.add_argument("--explain", metavar="CODE", help="explain a diagnostic code and exit")
     lint.set_defaults(handler=command_lint)
+
+    record = commands.add_parser(
+        "record", help="store TLS outcomes (JSON Lines) in the event store",
+        description="Read events, one JSON object per line (docs/reporting.md), from FILE or "
+                    "standard input and store them. Bad lines are reported with their line "
+                    "number and skipped; the good ones are kept.")
+    record.add_argument("config", metavar="CONFIG", help="configuration file")
+    record.add_argument("file", nargs="?", metavar="FILE", help="JSON Lines file (- for stdin)")
+    record.add_argument("--db", default=DEFAULT_DB, help=f"event store (default {DEFAULT_DB})")
+    record.add_argument("--now", help="the time of events without one (default: now)")
+    record.set_defaults(handler=command_record)
+
+    report = commands.add_parser(
+        "report", help="build the reports of every closed window",
+        description="Build, package and sign the report of every (domain, window) whose window "
+                    "has closed. With --dry-run the signed .eml and .json.gz are written to "
+                    "--out and nothing is sent or deleted.")
+    report.add_argument("config", metavar="CONFIG", help="configuration file")
+    report.add_argument("--db", default=DEFAULT_DB, help=f"event store (default {DEFAULT_DB})")
+    report.add_argument("--dry-run", action="store_true", help="write files, send nothing")
+    report.add_argument("--out", metavar="DIR", help="folder for --dry-run output")
+    report.add_argument("--now", help="the current time (Unix seconds or RFC 3339)")
+    report.set_defaults(handler=command_report)
 
     evaluate = commands.add_parser(
         "eval", help="print the value of one setting for a context",
@@ -230,6 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EngineError as err:
         print(f"tlsrpt: {err}", file=sys.stderr)
         return EXIT_FINDINGS
+    except BrokenPipeError:  # `tlsrpt ... | head`: the reader has gone, which is fine
+        sys.stderr.close()
+        return EXIT_OK
     except Exception as err:  # noqa: BLE001 - the one place that reports internal errors
         print(f"tlsrpt: internal error: {type(err).__name__}: {err}", file=sys.stderr)
         if args.verbose:

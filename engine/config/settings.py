@@ -182,7 +182,8 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
     SettingSpec(
         "signature.*.headers", ResultType.PLAIN_TEXT,
         "Headers to sign (a TOML array); the TLS report headers are always added.",
-        fallback_note="From, To, Date, Subject, Message-ID, MIME-Version, Content-Type"),
+        fallback_note="From, To, Date, Subject, Message-ID (TLS-Report-Domain and "
+                      "TLS-Report-Submitter are always added)"),
 )
 
 _BY_KEY: Final = {spec.key: spec for spec in SETTINGS if "*" not in spec.key}

@@ -20,6 +20,7 @@ REQUIRED_FIELDS: Final = ("private-key", "domain", "selector")
 ALGORITHMS: Final = ("rsa-sha256", "ed25519-sha256")
 # DER prefix of a PKCS#8 Ed25519 private key (RFC 8410): the 32-byte seed follows it.
 _ED25519_PKCS8_PREFIX: Final = bytes.fromhex("302e020100300506032b657004220420")
+_LIST_ITEM: Final = re.compile(r"signature\.(.+)\.(headers)\.[0-9]{4}$")
 _PEM_BODY: Final = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----(.*?)-----END [A-Z ]*PRIVATE KEY-----",
                               re.DOTALL)
 
@@ -48,9 +49,17 @@ def signature_ids(values: Mapping[str, str]) -> dict[str, dict[str, str]]:
     dots: `signature.rsa-example.org.domain` is id `rsa-example.org`, field `domain`)."""
     found: dict[str, dict[str, str]] = {}
     for key, text in values.items():
-        if key.startswith("signature.") and key.count(".") >= 2:
-            identifier, _, field = key[len("signature."):].rpartition(".")
-            found.setdefault(identifier, {})[field] = text
+        if not key.startswith("signature.") or key.count(".") < 2:
+            continue
+        listed = _LIST_ITEM.match(key)
+        if listed is not None:
+            # `headers = ["From", "To"]` flattens to headers.0000, headers.0001: one list.
+            fields = found.setdefault(listed.group(1), {})
+            fields[listed.group(2)] = ", ".join(
+                part for part in (fields.get(listed.group(2), ""), text) if part)
+            continue
+        identifier, _, field = key[len("signature."):].rpartition(".")
+        found.setdefault(identifier, {})[field] = text
     return found
 
 

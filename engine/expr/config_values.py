@@ -9,7 +9,8 @@ from __future__ import annotations
 import socket
 from collections.abc import Mapping
 
-from engine.expr.values import Value, parse_int_text
+from engine.errors import EvalError
+from engine.expr.values import Value, normalise, parse_int_text
 
 
 def server_hostname(config: Mapping[str, str]) -> str:
@@ -61,4 +62,10 @@ def config_value(config: Mapping[str, str] | None, key: str) -> Value:
         return report_domain(config)
     if key == "cluster.node-id":
         return node_id(config)
-    return config.get(key, "")
+    value = config.get(key, "")
+    if type(value) is str:
+        return value
+    try:  # callers should give texts; anything else must still be one of the four kinds
+        return normalise(value)
+    except TypeError as err:
+        raise EvalError(f"config_get('{key}'): {err}") from None
