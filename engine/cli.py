@@ -177,6 +177,11 @@ def _parse_time(text: str | None) -> int:
     return int(moment.timestamp())
 
 
+def _database(args: argparse.Namespace, config: Config) -> str:
+    """--db, else the configuration's report.store.path, else tlsrpt.db here."""
+    return str(args.db or config.values.get("report.store.path") or DEFAULT_DB)
+
+
 def command_record(args: argparse.Namespace) -> int:
     from engine.reporting.record import record_lines
     from engine.reporting.store import SqliteEventStore
@@ -190,7 +195,7 @@ def command_record(args: argparse.Namespace) -> int:
     else:
         stream = open(args.file, "rb")  # noqa: SIM115 - closed below
     try:
-        with SqliteEventStore(args.db) as store:
+        with SqliteEventStore(_database(args, config)) as store:
             result = record_lines(config, store, stream, now=now)
     finally:
         if stream is not sys.stdin.buffer:
@@ -218,7 +223,7 @@ def command_report(args: argparse.Namespace) -> int:
         raise _UsageError("--dry-run needs --out DIR")
     held = 0
     count = 0
-    with SqliteEventStore(args.db) as store:
+    with SqliteEventStore(_database(args, config)) as store:
         for report in prepare_due(config, store, now):
             count += 1
             held += report.held is not None
@@ -268,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "number and skipped; the good ones are kept.")
     record.add_argument("config", metavar="CONFIG", help="configuration file")
     record.add_argument("file", nargs="?", metavar="FILE", help="JSON Lines file (- for stdin)")
-    record.add_argument("--db", default=DEFAULT_DB, help=f"event store (default {DEFAULT_DB})")
+    record.add_argument("--db", help="event store file (default: report.store.path, else "
+                                      f"{DEFAULT_DB})")
     record.add_argument("--now", help="the time of events without one (default: now)")
     record.set_defaults(handler=command_record)
 
@@ -278,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "has closed. With --dry-run the signed .eml and .json.gz are written to "
                     "--out and nothing is sent or deleted.")
     report.add_argument("config", metavar="CONFIG", help="configuration file")
-    report.add_argument("--db", default=DEFAULT_DB, help=f"event store (default {DEFAULT_DB})")
+    report.add_argument("--db", help="event store file (default: report.store.path, else "
+                                      f"{DEFAULT_DB})")
     report.add_argument("--dry-run", action="store_true", help="write files, send nothing")
     report.add_argument("--out", metavar="DIR", help="folder for --dry-run output")
     report.add_argument("--now", help="the current time (Unix seconds or RFC 3339)")

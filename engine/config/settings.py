@@ -82,6 +82,10 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
         "lower-cased.",
         fallback_note="`lookup.default.domain`, else the domain of `server.hostname`"),
     SettingSpec(
+        "report.store.path", ResultType.PLAIN_TEXT,
+        "The SQLite file of the event store (`tlsrpt record`, `tlsrpt report`); `--db` "
+        "overrides it.", fallback_note="`tlsrpt.db` in the current folder"),
+    SettingSpec(
         "report.submitter", ResultType.TEXT,
         "The host that submits reports: the `Submitter` of the Subject, the "
         "TLS-Report-Submitter header and the report file name.",

@@ -138,3 +138,12 @@ def test_bad_lines_are_rejected_with_their_number(tmp_path: Path,
     assert f"{source}:2: rejected:" in err and f"{source}:4: rejected: not JSON" in err
     assert "3 events recorded, 0 ignored, 2 rejected" in err
     assert isinstance(engine.load_config(CONFIG), engine.Config)
+
+
+def test_the_store_path_can_come_from_the_configuration(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    database = tmp_path / "data" / "events.db"
+    config.write_text(f'[report.store]\npath = "{database}"\n' + CONFIG.read_text().replace(
+        "%{file:keys/", f"%{{file:{CONFIG.parent}/keys/"))
+    assert main(["record", str(config), str(EVENTS)]) == 0
+    assert database.is_file()
