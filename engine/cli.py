@@ -238,6 +238,12 @@ def _jsonable(value: Any) -> Any:
     return int(value) if isinstance(value, int) else value
 
 
+def _store_options(parser: argparse.ArgumentParser, now_help: str) -> None:
+    parser.add_argument("--db", help="event store file (default: report.store.path, else "
+                                     f"{DEFAULT_DB})")
+    parser.add_argument("--now", help=now_help + "; Unix seconds or RFC 3339")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tlsrpt",
@@ -273,9 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "number and skipped; the good ones are kept.")
     record.add_argument("config", metavar="CONFIG", help="configuration file")
     record.add_argument("file", nargs="?", metavar="FILE", help="JSON Lines file (- for stdin)")
-    record.add_argument("--db", help="event store file (default: report.store.path, else "
-                                      f"{DEFAULT_DB})")
-    record.add_argument("--now", help="the time of events without one (default: now)")
+    _store_options(record, "the time of events without one (default: now)")
     record.set_defaults(handler=command_record)
 
     report = commands.add_parser(
@@ -284,11 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "has closed. With --dry-run the signed .eml and .json.gz are written to "
                     "--out and nothing is sent or deleted.")
     report.add_argument("config", metavar="CONFIG", help="configuration file")
-    report.add_argument("--db", help="event store file (default: report.store.path, else "
-                                      f"{DEFAULT_DB})")
+    _store_options(report, "the current time (default: now)")
     report.add_argument("--dry-run", action="store_true", help="write files, send nothing")
     report.add_argument("--out", metavar="DIR", help="folder for --dry-run output")
-    report.add_argument("--now", help="the current time (Unix seconds or RFC 3339)")
     report.set_defaults(handler=command_report)
 
     evaluate = commands.add_parser(

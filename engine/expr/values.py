@@ -129,15 +129,23 @@ def _shortest_digits(value: float) -> tuple[str, int]:
     return trimmed, exponent + len(digits) - len(trimmed)
 
 
-def float_text(value: float) -> str:
-    """Float to text the way v0.12 functions do (ryu layout, spec 5.3)."""
+def _special_float(value: float, zero: str) -> str | None:
+    """The text of NaN, the infinities and the zeros (both views agree but on zero)."""
     if value != value:
         return "NaN"
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
-    sign = "-" if math.copysign(1.0, value) < 0 else ""
     if value == 0.0:
-        return sign + "0.0"
+        return ("-" if math.copysign(1.0, value) < 0 else "") + zero
+    return None
+
+
+def float_text(value: float) -> str:
+    """Float to text the way v0.12 functions do (ryu layout, spec 5.3)."""
+    special = _special_float(value, "0.0")
+    if special is not None:
+        return special
+    sign = "-" if value < 0 else ""
     digits, exponent = _shortest_digits(abs(value))
     count = len(digits)
     point = count + exponent
@@ -156,13 +164,10 @@ def float_text(value: float) -> str:
 
 def float_display(value: float) -> str:
     """Float as `+` shows it next to a string: positional, no exponent, `1.0` -> `1` (5.4)."""
-    if value != value:
-        return "NaN"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    sign = "-" if math.copysign(1.0, value) < 0 else ""
-    if value == 0.0:
-        return sign + "0"
+    special = _special_float(value, "0")
+    if special is not None:
+        return special
+    sign = "-" if value < 0 else ""
     digits, exponent = _shortest_digits(abs(value))
     if exponent >= 0:
         return sign + digits + "0" * exponent
