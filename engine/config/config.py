@@ -34,7 +34,9 @@ from engine.config.settings import (
 )
 from engine.errors import ConfigError, Diagnostic, EvalError, ParseError, Severity, Span
 from engine.expr import ast
-from engine.expr.compile import DYNAMIC, Folder, Unfoldable, ViewPart, generate_block, generate_view
+from engine.expr.compile import generate_block
+from engine.expr.fold import Folder, Unfoldable
+from engine.expr.view import DYNAMIC, ViewPart, generate_view
 from engine.expr.scope import ALL_VARIABLES, STALWART_VARIABLES, Scope
 from engine.expr.syntax import parse
 from engine.expr.values import Value, index_view, integer_view, list_view, truthy

@@ -22,7 +22,7 @@ from engine.config.settings import SETTINGS, ResultType, SettingSpec, expression
 from engine.config.signatures import SignatureKeyError, load_private_key, signature_ids
 from engine.errors import Diagnostic, Severity, Span
 from engine.expr import ast
-from engine.expr.compile import Folder, Unfoldable
+from engine.expr.fold import Folder, Unfoldable
 from engine.expr.scope import STALWART_VARIABLES
 from engine.expr.values import Value
 from engine.expr.functions import FUNCTIONS
