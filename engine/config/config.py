@@ -167,7 +167,7 @@ class Config:
         return self.explain(key, variables, services).value
 
     # typed views ------------------------------------------------------------------------------
-    def _view(self, keys: tuple[str, ...], record: type) -> Callable[[str], Any]:
+    def _view(self, keys: tuple[str, ...], record: type) -> Callable[..., Any]:
         """One compiled function that resolves `keys` for a report domain (the only variable
         these settings are given; every other variable is '', as Stalwart's resolver gives)."""
         parts = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from engine.expr import ast
@@ -29,6 +29,7 @@ class Expression:
     source: str
     node: ast.Node
     scope: Scope
+    evaluate: Callable[..., Value]
     is_constant: bool
     constant: Value | None
     variables: frozenset[str]

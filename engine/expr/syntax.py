@@ -129,7 +129,7 @@ def _describe(token_type: str) -> str:
 def _syntax_error(err: UnexpectedInput, source: str) -> ParseError:
     """Turn Lark's exception into a message a configuration author understands."""
     if isinstance(err, UnexpectedCharacters):
-        return _bad_character(source, err.pos_in_stream)
+        return _bad_character(source, err.pos_in_stream or 0)
     if isinstance(err, UnexpectedToken):
         return _unexpected_token(err, source)
     assert isinstance(err, UnexpectedEOF)

@@ -41,7 +41,7 @@ DYNAMIC: Final[Any] = object()
 
 
 def generate_view(parts: Sequence[ViewPart], parameter: str, record: type,
-                  config: Mapping[str, str] | None = None) -> Callable[[Any], Any]:
+                  config: Mapping[str, str] | None = None) -> Callable[..., Any]:
     """One function of one parameter (`parameter`, e.g. rcpt_domain) that resolves several
     settings into a `record` (a NamedTuple of their values, then a tuple of fallbacks): the
     per-domain view of a configuration in one call, blocks inlined, constants precomputed."""
@@ -100,7 +100,7 @@ def generate_view(parts: Sequence[ViewPart], parameter: str, record: type,
     namespace["_present"] = _present
     namespace.update(emitter.namespace)
     exec(compile(signature + body, "<view>", "exec"), namespace)  # noqa: S102 - see module doc
-    function: Callable[[Any], Any] = namespace["view"]
+    function: Callable[..., Any] = namespace["view"]
     function.__doc__ = signature + body
     return function
 

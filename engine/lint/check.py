@@ -74,8 +74,9 @@ def _lint(flat: FlatConfig, environ: Mapping[str, str] | None,
     found.extend(_literal_escapes(flat))
     found.extend(_unknown_settings(flat))
     for key, setting in compiled.items():
-        spec = find(key)
-        assert spec is not None
+        found_spec = find(key)
+        assert found_spec is not None  # compiled holds registered settings only
+        spec = found_spec
         found.extend(_check_rules(flat, setting))
         found.extend(_check_values(flat, spec, setting))
         found.extend(_check_config_get(flat, setting))

@@ -61,7 +61,9 @@ def prepare(config: Config, store: EventStore, domain: str, start: int, end: int
                               held="larger than max-size even without failure details")
     level, _ = config.typed("report.tls.aggregate.compression-level", {"rcpt_domain": domain})
     most, _ = config.typed("report.tls.aggregate.max-destinations", {"rcpt_domain": domain})
-    destinations = list(built.destinations)[:max(int(most), 0)]
+    # No event carried destinations: the TLSRPT record is looked up by the scheduler, so a
+    # dry run has none to show.
+    destinations = list(built.destinations or ())[:max(int(most), 0)]
     recipients = tuple(address for address in map(mailto_address, destinations) if address)
     https = tuple(uri for uri in destinations if uri.lower().startswith("https:"))
     payload = compress(built.json, min(max(int(level), 1), 9))

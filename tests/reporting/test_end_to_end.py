@@ -147,3 +147,17 @@ def test_the_store_path_can_come_from_the_configuration(tmp_path: Path) -> None:
         "%{file:keys/", f"%{{file:{CONFIG.parent}/keys/"))
     assert main(["record", str(config), str(EVENTS)]) == 0
     assert database.is_file()
+
+
+def test_events_without_destinations_still_build_in_a_dry_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    event = json.loads(EVENTS.read_text().splitlines()[0])
+    del event["destinations"]
+    source = tmp_path / "one.jsonl"
+    source.write_text(json.dumps(event) + "\n")
+    assert main(["record", str(CONFIG), str(source), "--db", str(tmp_path / "db")]) == 0
+    assert main(["report", str(CONFIG), "--db", str(tmp_path / "db"), "--dry-run", "--out",
+                 str(tmp_path / "out"), "--now", NOW]) == 0
+    assert "ready; 1 policy, 1 successful and 0 failed sessions" in capsys.readouterr().out
+    assert list((tmp_path / "out").glob("*.json.gz")) and not list(
+        (tmp_path / "out").glob("*.eml"))
