@@ -29,7 +29,8 @@ from typing import Final, Protocol, runtime_checkable
 from engine.errors import EngineError
 from engine.reporting.model import Event
 
-__all__ = ["EventStore", "SqliteEventStore", "StoreError", "SCHEMA_VERSION"]
+__all__ = ["EventStore", "SqliteEventStore", "StoreError", "SCHEMA_VERSION", "delete_window_in",
+           "freeze_in"]
 
 #: (report domain, window start, window end), the report key of spec 3.4
 WindowKey = tuple[str, int, int]
@@ -121,11 +122,37 @@ def _schema_v1(connection: sqlite3.Connection) -> None:
     connection.execute("INSERT INTO counter (name, value) VALUES ('late_events_dropped', 0)")
 
 
+def _schema_v2(connection: sqlite3.Connection) -> None:
+    # The scheduler's delivery ledger (spec 6.6) lives in the same file, so that rendering a
+    # report, freezing its window and, at the end, deleting its events are single
+    # transactions. Its tables are defined next to the code that uses them (imported here,
+    # not at the top: ledger imports this module).
+    from engine.reporting.ledger import create_schema_v2
+
+    create_schema_v2(connection)
+
+
 #: The migration hook: entry i brings a file from schema version i to i + 1. A new schema
 #: change is appended here (never edit a released entry); opening an older file runs the
 #: missing steps, in the same transaction as the version update.
-_MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (_schema_v1,)
+_MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (_schema_v1, _schema_v2)
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
+
+_FREEZE: Final = ("INSERT OR IGNORE INTO frozen_window (report_domain, window_start, window_end) "
+                  "VALUES (?, ?, ?)")
+_DELETE_WINDOW: Final = ("DELETE FROM event WHERE report_domain = ? AND window_start = ? "
+                         "AND window_end = ?")
+
+
+def freeze_in(db: sqlite3.Connection, domain: str, start: int, end: int) -> None:
+    """`freeze` inside a transaction the caller holds (the scheduler's RENDER step)."""
+    db.execute(_FREEZE, (domain, start, end))
+
+
+def delete_window_in(db: sqlite3.Connection, domain: str, start: int, end: int) -> int:
+    """`delete_window` inside a transaction the caller holds (the scheduler's DONE step)."""
+    return db.execute(_DELETE_WINDOW, (domain, start, end)).rowcount
+
 
 _INSERT: Final = ("INSERT OR IGNORE INTO event "
                   "(event_id, report_domain, window_start, window_end, time, data) "
@@ -205,6 +232,22 @@ class SqliteEventStore:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+
+    # -- hooks for the scheduler's ledger (same file, same connection) -----------------------
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The store's connection (autocommit mode: open transactions with `transaction()` or
+        `snapshot()`). The delivery ledger (engine.reporting.ledger) keeps its tables here."""
+        return self._db
+
+    def transaction(self) -> _Transaction:
+        """`with store.transaction() as db:` -- one write transaction (BEGIN IMMEDIATE)."""
+        return self._write()
+
+    def snapshot(self) -> _Transaction:
+        """`with store.snapshot() as db:` -- one consistent read transaction."""
+        return self._read()
 
     def _write(self) -> _Transaction:
         # Writers take the write lock up front (BEGIN IMMEDIATE): a deferred transaction that
@@ -294,15 +337,11 @@ class SqliteEventStore:
 
     def freeze(self, domain: str, start: int, end: int) -> None:
         with self._write() as db:
-            db.execute("INSERT OR IGNORE INTO frozen_window "
-                       "(report_domain, window_start, window_end) VALUES (?, ?, ?)",
-                       (domain, start, end))
+            freeze_in(db, domain, start, end)
 
     def delete_window(self, domain: str, start: int, end: int) -> int:
         with self._write() as db:
-            cursor = db.execute("DELETE FROM event WHERE report_domain = ? AND window_start = ? "
-                                "AND window_end = ?", (domain, start, end))
-            return cursor.rowcount
+            return delete_window_in(db, domain, start, end)
 
     def purge_frozen(self, before: int) -> int:
         # Age is the window's end (the store keeps no clock); callers pass now - retention.
