@@ -149,6 +149,11 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
         "Destinations never sent to: addresses, domains or URI prefixes.",
         default="[]", variables=RCPT_DOMAIN_VARS, fallback=[]),
     SettingSpec(
+        _TLS + "bcc", ResultType.TEXT_LIST,
+        "Addresses that receive a copy of every report by mail (the operator), whatever the "
+        "domain's destinations; a separate delivery unit, so a failing copy never delays the "
+        "report.", default="[]", variables=RCPT_DOMAIN_VARS, fallback=[]),
+    SettingSpec(
         _TLS + "unique-id", ResultType.TEXT,
         "Suffix of report file names (letters and digits), for several reporters of one "
         "submitter.", variables=RCPT_DOMAIN_VARS),

@@ -159,6 +159,7 @@ class _DomainSettings:
     retry_max_age: int
     send_all_success: bool
     suppress: tuple[str, ...]
+    bcc: tuple[str, ...]
     max_destinations: int
     compression_level: int
     unique_id: str | None
@@ -205,6 +206,7 @@ class _Pass:
                 retry_max_age=max(int(typed("retry-max-age")), 0),
                 send_all_success=bool(typed("send-all-success")),
                 suppress=tuple(str(item) for item in typed("suppress") or ()),
+                bcc=tuple(str(item) for item in typed("bcc") or ()),
                 max_destinations=max(int(typed("max-destinations")), 0),
                 compression_level=min(max(int(typed("compression-level")), 1), 9),
                 unique_id=str(unique) if unique else None,
@@ -344,14 +346,21 @@ class _Pass:
                                                      if destinations else ""))
             return True
 
+        # The operator's copy: its own unit (a failing copy never holds the report back) with
+        # the same message; when the domain takes no mail, the message is addressed to the copy.
+        copies = [address for address in settings.bcc if address not in recipients]
+        if copies:
+            units.append((ledger.MAIL, ledger.mail_target(copies)))
+        addressed = recipients or copies
+
         payload = compress(built.json, settings.compression_level)
         message: bytes | None = None
-        if recipients:
+        if addressed:
             try:
                 unsigned = build_message(
                     payload_gz=payload, report_id=key_id, report_domain=domain,
                     submitter=submitter, from_name=aggregate.from_name,
-                    from_address=aggregate.from_address, recipients=recipients, filename=name,
+                    from_address=aggregate.from_address, recipients=addressed, filename=name,
                     date=self.now)
             except ValueError as err:
                 self.hold(domain, start, end, key_id, due, f"cannot build the message: {err}")
@@ -372,7 +381,7 @@ class _Pass:
         if not ledger.render(self.store, domain=domain, start=start, end=end,
                              report_id=key_id, send_at=due, mark=mark, filename=name,
                              json_bytes=built.json, payload=payload, message=message,
-                             mail_from=aggregate.from_address if recipients else None,
+                             mail_from=aggregate.from_address if addressed else None,
                              units=units, now=self.now):
             return False
         self.summary.rendered += 1

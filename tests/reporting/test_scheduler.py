@@ -772,3 +772,23 @@ def test_stop_ends_a_pass_early(tmp_path: Path, store: SqliteEventStore, mail_se
     summary = run(config, store, SEND_AT, trusting_post, stop=lambda: True)
     assert summary.stopped and summary.rendered == 0 and summary.attempts == 0
     assert run(config, store, SEND_AT, trusting_post).done == 1
+
+
+def test_the_operator_copy_is_its_own_unit(tmp_path: Path, store: SqliteEventStore,
+                                           mail_server: Any, report_receiver: Any,
+                                           trusting_post: Callable[..., Any]) -> None:
+    config = write_config(tmp_path / "c.toml", relay_port=mail_server.port,
+                          aggregate="bcc = \"['ops@example.com']\"")
+    store.add(events(destinations=("mailto:tls@example.org",)))
+    summary = run(config, store, SEND_AT, trusting_post)
+    assert (summary.attempts, summary.delivered, summary.done) == (2, 2, 1)
+    domain_copy, operator_copy = mail_server.recorder.messages
+    assert domain_copy.rcpt_tos == ["tls@example.org"]
+    assert operator_copy.rcpt_tos == ["ops@example.com"]
+    assert operator_copy.content == domain_copy.content  # the same signed bytes
+    assert b"ops@example.com" not in domain_copy.content  # a blind copy
+    # https only: the operator still gets the report by mail
+    store.add(events(domain="example.net", destinations=(report_receiver.url("/r"),)))
+    summary = run(config, store, SEND_AT + DAY, trusting_post)
+    assert summary.delivered == 2
+    assert mail_server.recorder.messages[-1].rcpt_tos == ["ops@example.com"]
