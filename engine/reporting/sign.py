@@ -58,6 +58,13 @@ def sign_message(message: bytes, signatures: Sequence[SignatureConfig]) -> bytes
     return b"".join(fields) + message
 
 
+def system_dnsfunc() -> DnsFunc:
+    """dkimpy's own TXT lookup through the system resolver (for real, not injected, DNS)."""
+    from dkim.dnsplug import get_txt
+
+    return get_txt  # type: ignore[no-any-return]
+
+
 def verify_message(message: bytes, dnsfunc: DnsFunc, *, tlsrpt: bool | str = True) -> list[bool]:
     """Whether each DKIM-Signature of `message` verifies, topmost first.
 
