@@ -447,9 +447,13 @@ def _jsonable(value: Any) -> Any:
     return int(value) if isinstance(value, int) else value
 
 
-def _store_options(parser: argparse.ArgumentParser, now_help: str) -> None:
+def _db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help="event store file (default: report.store.path, else "
                                      f"{DEFAULT_DB})")
+
+
+def _store_options(parser: argparse.ArgumentParser, now_help: str) -> None:
+    _db_option(parser)
     parser.add_argument("--now", help=now_help + "; Unix seconds or RFC 3339")
 
 
@@ -511,8 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "the next send time or retry, at most --max-sleep seconds. SIGTERM or "
                     "SIGINT stop it cleanly; SIGHUP reloads CONFIG.")
     serve.add_argument("config", metavar="CONFIG", help="configuration file")
-    serve.add_argument("--db", help="event store file (default: report.store.path, else "
-                                    f"{DEFAULT_DB})")
+    _db_option(serve)
     serve.add_argument("--max-sleep", type=float, default=MAX_SLEEP, metavar="SECONDS",
                        help="longest sleep between passes (default and maximum: 60)")
     serve.set_defaults(handler=command_serve)
@@ -523,8 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "DELIVERING, DONE) and per destination its status, attempts, last error "
                     "and next try.")
     status.add_argument("config", metavar="CONFIG", help="configuration file")
-    status.add_argument("--db", help="event store file (default: report.store.path, else "
-                                     f"{DEFAULT_DB})")
+    _db_option(status)
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=command_status)
 

@@ -33,6 +33,7 @@ def unused_port() -> int:
 class LocalPki:
     ca_file: str
     server_context: ssl.SSLContext
+    other_ca_file: str  # a CA that did not issue the server's certificate
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +45,8 @@ def tls_pki(tmp_path_factory: pytest.TempPathFactory) -> LocalPki:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     certificate.configure_cert(context)
     ca.cert_pem.write_to_path(str(directory / "ca.pem"))
-    return LocalPki(str(directory / "ca.pem"), context)
+    trustme.CA().cert_pem.write_to_path(str(directory / "other.pem"))
+    return LocalPki(str(directory / "ca.pem"), context, str(directory / "other.pem"))
 
 
 # --- SMTP ------------------------------------------------------------------------------------

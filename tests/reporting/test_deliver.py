@@ -39,24 +39,10 @@ HOST = "127.0.0.1"
 # certificates
 
 
-@dataclass(frozen=True)
-class Pki:
-    ca_file: str
-    other_ca_file: str
-    server_context: ssl.SSLContext
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    directory = tmp_path_factory.mktemp("pki")
-    ca = trustme.CA()
-    other = trustme.CA()
-    certificate = ca.issue_cert(HOST, "localhost")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    certificate.configure_cert(context)
-    ca.cert_pem.write_to_path(str(directory / "ca.pem"))
-    other.cert_pem.write_to_path(str(directory / "other.pem"))
-    return Pki(str(directory / "ca.pem"), str(directory / "other.pem"), context)
+@pytest.fixture
+def pki(tls_pki: Any) -> Any:
+    """The certificates of conftest.py: a CA file, a server context, and another CA."""
+    return tls_pki
 
 
 def free_port() -> int:
@@ -178,7 +164,7 @@ def test_dots_and_line_endings_survive(smtp_relay: RelayFactory) -> None:
     assert arrived.mail_from == "<>"
 
 
-def test_starttls_with_ca_file(smtp_relay: RelayFactory, pki: Pki) -> None:
+def test_starttls_with_ca_file(smtp_relay: RelayFactory, pki: Any) -> None:
     relay = smtp_relay(tls_context=pki.server_context, require_starttls=True)
     settings = RelaySettings(HOST, relay.port, security="starttls", timeout=10,
                              ca_file=pki.ca_file)
@@ -190,7 +176,7 @@ def test_starttls_with_ca_file(smtp_relay: RelayFactory, pki: Pki) -> None:
 
 
 @pytest.mark.parametrize("ca", ["system", "other"])
-def test_starttls_untrusted_certificate_is_temporary(smtp_relay: RelayFactory, pki: Pki,
+def test_starttls_untrusted_certificate_is_temporary(smtp_relay: RelayFactory, pki: Any,
                                                      ca: str) -> None:
     relay = smtp_relay(tls_context=pki.server_context, require_starttls=True)
     settings = RelaySettings(HOST, relay.port, security="starttls", timeout=10,
@@ -202,7 +188,7 @@ def test_starttls_untrusted_certificate_is_temporary(smtp_relay: RelayFactory, p
     assert relay.recorder.arrived == []
 
 
-def test_starttls_without_verification(smtp_relay: RelayFactory, pki: Pki) -> None:
+def test_starttls_without_verification(smtp_relay: RelayFactory, pki: Any) -> None:
     relay = smtp_relay(tls_context=pki.server_context, require_starttls=True)
     settings = RelaySettings(HOST, relay.port, security="starttls", timeout=10, verify=False)
     result = send_mail(settings, mail_from="", recipients=["a@example.net"], message=TRICKY)
@@ -218,7 +204,7 @@ def test_starttls_not_offered_is_temporary(smtp_relay: RelayFactory) -> None:
     assert relay.recorder.arrived == []
 
 
-def test_implicit_tls(smtp_relay: RelayFactory, pki: Pki) -> None:
+def test_implicit_tls(smtp_relay: RelayFactory, pki: Any) -> None:
     relay = smtp_relay(ssl_context=pki.server_context)
     settings = RelaySettings(HOST, relay.port, security="tls", timeout=10, ca_file=pki.ca_file)
     result = send_mail(settings, mail_from="noreply-tls@example.com",
@@ -232,7 +218,7 @@ def test_implicit_tls(smtp_relay: RelayFactory, pki: Pki) -> None:
                      message=TRICKY).outcome is Outcome.TEMPORARY
 
 
-def test_authentication(smtp_relay: RelayFactory, pki: Pki) -> None:
+def test_authentication(smtp_relay: RelayFactory, pki: Any) -> None:
     relay = smtp_relay(tls_context=pki.server_context, require_starttls=True,
                        authenticator=authenticator, auth_required=True)
 
@@ -483,7 +469,7 @@ def running_https_server(context: ssl.SSLContext) -> Iterator[HttpsServer]:
 
 
 @pytest.fixture
-def https_server(pki: Pki) -> Iterator[HttpsServer]:
+def https_server(pki: Any) -> Iterator[HttpsServer]:
     with running_https_server(pki.server_context) as server:
         yield server
 
@@ -491,7 +477,7 @@ def https_server(pki: Pki) -> Iterator[HttpsServer]:
 PAYLOAD = compress(b'{"organization-name":"example.com","policies":[]}', 6)
 
 
-def test_post_delivers_the_payload(https_server: HttpsServer, pki: Pki) -> None:
+def test_post_delivers_the_payload(https_server: HttpsServer, pki: Any) -> None:
     result = post_report(https_server.url("/ok?key=1"), PAYLOAD, ca_file=pki.ca_file,
                          timeout=10, user_agent="tlsrpt-engine/test")
     assert result == DeliveryResult(Outcome.DELIVERED, "HTTP 200 OK")
@@ -517,7 +503,7 @@ def test_post_delivers_the_payload(https_server: HttpsServer, pki: Pki) -> None:
     ("/server-error", Outcome.TEMPORARY, 500),
     ("/unavailable", Outcome.TEMPORARY, 503),
 ])
-def test_post_outcome_per_status(https_server: HttpsServer, pki: Pki, path: str,
+def test_post_outcome_per_status(https_server: HttpsServer, pki: Any, path: str,
                                  outcome: Outcome, status: int) -> None:
     result = post_report(https_server.url(path), PAYLOAD, ca_file=pki.ca_file, timeout=10)
     assert result.outcome is outcome
@@ -525,26 +511,26 @@ def test_post_outcome_per_status(https_server: HttpsServer, pki: Pki, path: str,
     assert len(https_server.requests) == 1  # a redirect is not followed
 
 
-def test_redirect_is_not_followed(https_server: HttpsServer, pki: Pki) -> None:
+def test_redirect_is_not_followed(https_server: HttpsServer, pki: Any) -> None:
     result = post_report(https_server.url("/moved"), PAYLOAD, ca_file=pki.ca_file, timeout=10)
     assert result.outcome is Outcome.PERMANENT
     assert "elsewhere.example" in result.detail and "not followed" in result.detail
     assert [r.path for r in https_server.requests] == ["/moved"]
 
 
-def test_slow_server_times_out(https_server: HttpsServer, pki: Pki) -> None:
+def test_slow_server_times_out(https_server: HttpsServer, pki: Any) -> None:
     result = post_report(https_server.url("/slow"), PAYLOAD, ca_file=pki.ca_file, timeout=0.5)
     assert result.outcome is Outcome.TEMPORARY
     assert "timed out" in result.detail
 
 
 def test_large_response_body_is_not_read_completely(https_server: HttpsServer,
-                                                     pki: Pki) -> None:
+                                                     pki: Any) -> None:
     result = post_report(https_server.url("/big"), PAYLOAD, ca_file=pki.ca_file, timeout=10)
     assert result.outcome is Outcome.DELIVERED
 
 
-def test_certificates_are_verified_by_default(https_server: HttpsServer, pki: Pki) -> None:
+def test_certificates_are_verified_by_default(https_server: HttpsServer, pki: Any) -> None:
     untrusted = post_report(https_server.url("/ok"), PAYLOAD, timeout=10)
     assert untrusted.outcome is Outcome.TEMPORARY
     assert "CERTIFICATE_VERIFY_FAILED" in untrusted.detail
