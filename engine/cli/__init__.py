@@ -1,0 +1,78 @@
+"""The `tlsrpt` command (also `python -m engine`).
+
+Exit status: 0 ok; 1 findings, failures or configuration errors; 2 usage errors or unreadable
+input. Bad input never ends in a traceback: only `--verbose` shows one for internal errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from engine.cli import analyze_command, config_commands, reporting_commands
+from engine.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color
+from engine.errors import ConfigError, EngineError
+from engine.lint.render_text import render_text
+
+#: each command module adds its subcommands in `register(commands)`; the order is --help's
+COMMAND_MODULES = (config_commands, reporting_commands, analyze_command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tlsrpt",
+        description="Stalwart-style configuration expressions and SMTP TLS reporting "
+                    "(RFC 8460).")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show a traceback for internal errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    for module in COMMAND_MODULES:
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exit_.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.handler(args))
+    except UsageError as err:
+        print(f"tlsrpt: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as err:
+        sources = {d.file: _source_of(d.file, args) for d in err.diagnostics}
+        sys.stderr.write(render_text(err.diagnostics, sources, color=color(sys.stderr)))
+        return EXIT_FINDINGS
+    except EngineError as err:
+        print(f"tlsrpt: {err}", file=sys.stderr)
+        return EXIT_FINDINGS
+    except BrokenPipeError:  # `tlsrpt ... | head`: the reader has gone, which is fine
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception as err:  # noqa: BLE001 - the one place that reports internal errors
+        print(f"tlsrpt: internal error: {type(err).__name__}: {err}", file=sys.stderr)
+        if args.verbose:
+            traceback.print_exc()
+        return EXIT_USAGE
+
+
+def _source_of(file: str | None, args: argparse.Namespace) -> str | None:
+    path = file or getattr(args, "config", None)
+    if path and path != "-" and os.path.isfile(path):
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

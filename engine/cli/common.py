@@ -1,0 +1,108 @@
+"""What every `tlsrpt` command shares: exit statuses, usage errors, reading the configuration,
+`--var`, `--now`, `--db`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from engine.config.config import Config, load_config
+from engine.errors import ConfigError
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+DEFAULT_DB = "tlsrpt.db"
+
+
+class UsageError(Exception):
+    """Bad command-line input or unreadable files: exit status 2."""
+
+
+def color(stream: Any) -> bool:
+    # no-color.org: a NO_COLOR that is present and not empty turns colour off.
+    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+
+
+def read_config(path: str) -> Config:
+    if path != "-" and not os.path.isfile(path):
+        raise UsageError(f"cannot read {path}: no such file")
+    if path == "-":
+        return load_config(sys.stdin.read())
+    try:
+        return load_config(os.fspath(path))
+    except ConfigError as err:
+        unreadable = [d for d in err.diagnostics if d.code == "E002"]
+        if unreadable:
+            raise UsageError(f"cannot read {path}: {unreadable[0].message}") from None
+        raise
+
+
+def parse_var(text: str) -> tuple[str, Any]:
+    """`NAME=TEXT` gives a string; `NAME:=JSON` a typed value (`retry_num:=3`, `r:=["a"]`)."""
+    if ":=" in text:
+        name, _, raw = text.partition(":=")
+        try:
+            return name, json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise UsageError(f"--var {text}: not JSON ({err.msg})") from None
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise UsageError(f"--var {text}: expected NAME=VALUE or NAME:=JSON")
+    return name, value
+
+
+def show(value: Any) -> str:
+    if value is None:
+        return "(no value)"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def parse_time(text: str | None) -> int:
+    """`--now`: Unix seconds or an RFC 3339 date-time (UTC when no offset is given)."""
+    import datetime
+    import time
+
+    if text is None:
+        return int(time.time())
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--now {text}: expected Unix seconds or a date-time such as "
+                          "2024-05-07T12:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return int(moment.timestamp())
+
+
+def database_path(args: argparse.Namespace, config: Config) -> str:
+    """--db, else the configuration's report.store.path, else tlsrpt.db here."""
+    return str(args.db or config.values.get("report.store.path") or DEFAULT_DB)
+
+
+def print_line(line: str) -> None:
+    print(line, flush=True)
+
+
+def jsonable(value: Any) -> Any:
+    return int(value) if isinstance(value, int) else value
+
+
+def db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="event store file (default: report.store.path, else "
+                                     f"{DEFAULT_DB})")
+
+
+def store_options(parser: argparse.ArgumentParser, now_help: str) -> None:
+    db_option(parser)
+    parser.add_argument("--now", help=now_help + "; Unix seconds or RFC 3339")
+
+
