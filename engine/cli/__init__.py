@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from engine.cli import analyze_command, config_commands, reporting_commands
 from engine.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color
+from engine import log
 from engine.errors import ConfigError, EngineError
 from engine.lint.render_text import render_text
 
@@ -28,11 +29,24 @@ def build_parser() -> argparse.ArgumentParser:
                     "(RFC 8460).")
     parser.add_argument("--verbose", action="store_true",
                         help="show a traceback for internal errors")
+    _log_options(parser, default=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     for module in COMMAND_MODULES:
         module.register(commands)
+    for command in commands.choices.values():  # also accepted after the command's name
+        _log_options(command, default=False)
     return parser
+
+
+def _log_options(parser: argparse.ArgumentParser, default: bool) -> None:
+    parser.add_argument("--log-level", choices=log.LEVELS,
+                        default="warning" if default else argparse.SUPPRESS,
+                        help="least severe log line written to standard error (default: "
+                             "warning; info shows every action of report, serve and collect)")
+    parser.add_argument("--log-format", choices=log.FORMATS,
+                        default="text" if default else argparse.SUPPRESS,
+                        help="log lines as key=value text (default) or JSON")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 on --help
         return int(exit_.code or 0)
+    log.configure(args.log_level, args.log_format)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
