@@ -106,3 +106,7 @@ def store_options(parser: argparse.ArgumentParser, now_help: str) -> None:
     parser.add_argument("--now", help=now_help + "; Unix seconds or RFC 3339")
 
 
+def var_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                        help="a variable as text (NAME=VALUE) or JSON (NAME:=JSON); "
+                             "repeatable; globals are $NAME")

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color, jsonable,
-                               parse_var, read_config, show)
+                               parse_var, read_config, show, var_option)
 from engine.config.settings import TLS_AGGREGATE_KEYS
 
 
@@ -124,9 +124,7 @@ def register(commands: Any) -> None:
         description="Resolve one setting of CONFIG for the variables given with --var.")
     evaluate.add_argument("config", metavar="CONFIG", help="configuration file (- for stdin)")
     evaluate.add_argument("key", metavar="KEY", help="setting, e.g. report.tls.aggregate.send")
-    evaluate.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
-                          help="a variable as text (NAME=VALUE) or JSON (NAME:=JSON); "
-                               "repeatable; globals are $NAME")
+    var_option(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print JSON with the rule used")
     evaluate.set_defaults(handler=command_eval)
 

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color, parse_var,
-                               read_config)
+                               read_config, var_option)
 from engine.config.trace import Outcome, Trace, trace, typed_text, value_type
 from engine.errors import ConfigError
 from engine.expr.scope import STALWART_VARIABLES
@@ -186,8 +186,6 @@ def register(commands: Any) -> None:
                     "its type. Exit status 1 when the evaluation fails.")
     explain.add_argument("config", metavar="CONFIG", help="configuration file (- for stdin)")
     explain.add_argument("key", metavar="KEY", help="setting, e.g. report.tls.aggregate.send")
-    explain.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
-                         help="a variable as text (NAME=VALUE) or JSON (NAME:=JSON); "
-                              "repeatable; globals are $NAME")
+    var_option(explain)
     explain.add_argument("--json", action="store_true", help="print JSON")
     explain.set_defaults(handler=command_explain)
