@@ -1,13 +1,30 @@
-"""The peer reporter's workload, end to end: 100,000 events over 500 domains with 10% failures
-of 4 kinds; ingest them from JSON Lines, then build, package and sign every report, delivering
-to a null sink. sys4's tlsrpt-reporter was measured at about 61,000 events/s for ingest and
-about 1.1 s to build 500 reports on this kind of machine (issue 6); the figures printed here
-are ours on the same workload, in the same run."""
+"""The peer reporter's workload, end to end, in one run: 100,000 events over 500 domains with
+10% failures of 4 kinds; ingest them from JSON Lines text (as `tlsrpt record` does), then one
+scheduler pass builds, packages (gzip, MIME) and delivers every report to a null sink.
+
+sys4's tlsrpt-reporter was measured at about 61,000 events/s for ingest and about 1.1 s to
+build 500 reports on this kind of machine (issue 6); it does not DKIM-sign. The goal is three
+times its throughput: at least 183,000 events/s and at most 0.37 s for the 500 reports, which
+is compared with our pass *without* signatures (the like-for-like figure); the pass with the
+example configuration's two signatures per report (RSA and Ed25519) is printed beside it.
+
+Measured in the same run, as references for the ratios:
+
+* `plain`: the same lines through `json.loads` + `intake.normalise_event` one by one (the
+  intake path before its memo and line templates), into the same store;
+* `reordered`: the same events with `time` written before `event_id`, which the line
+  templates of `record.py` do not recognise: what an input that is not in the documented key
+  order costs (the parser and the normalisation memo still apply).
+
+Each figure is the best of ROUNDS rounds (a fresh store file per round): the machine is shared
+and noisy, and the best round is the one least disturbed. Nothing asserts on time.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +32,30 @@ import pytest
 
 import engine
 from engine.reporting.deliver import DeliveryResult, Outcome
+from engine.reporting.intake import normalise_event
+from engine.reporting.model import Event
 from engine.reporting.record import record_lines
-from engine.reporting.scheduler import run_once
+from engine.reporting.scheduler import RunSummary, run_once
 from engine.reporting.store import SqliteEventStore
+from engine.reporting.window import window
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = 1714953600  # 2024-05-06T00:00:00Z
 EVENTS = 100_000
 DOMAINS = 500
+ROUNDS = 3
+BATCH = 10_000
+PEER_EVENTS_PER_SECOND = 61_000
+PEER_BUILD_SECONDS = 1.1
+GOAL = 3
 FAILURES = (("certificate-expired", "X509_V_ERR_CERT_HAS_EXPIRED"),
             ("certificate-host-mismatch", "X509_V_ERR_HOSTNAME_MISMATCH"),
             ("starttls-not-supported", None),
             ("validation-failure", "MX not authorized by policy."))
 
 
-def workload() -> list[bytes]:
-    lines = []
+def workload_events() -> list[dict[str, Any]]:
+    events = []
     for number in range(EVENTS):
         domain = f"d{number % DOMAINS}.example"
         event: dict[str, Any] = {
@@ -48,18 +73,37 @@ def workload() -> list[bytes]:
                 detail["failure-reason-code"] = reason
             event["outcome"] = "failure"
             event["failure_details"] = [detail]
-        lines.append(json.dumps(event, separators=(",", ":")).encode())
-    return lines
+        events.append(event)
+    return events
+
+
+def workload() -> list[bytes]:
+    """The JSON Lines text, compact, in the documented key order."""
+    return [json.dumps(event, separators=(",", ":")).encode() for event in workload_events()]
+
+
+def reordered_workload() -> list[bytes]:
+    """The same events with `time` first: no line template matches."""
+    return [json.dumps({"time": event["time"], **event}, separators=(",", ":")).encode()
+            for event in workload_events()]
+
+
+def write_config(folder: Path, *, signed: bool) -> engine.Config:
+    text = (ROOT / "examples" / "tlsrpt.toml").read_text().replace(
+        "%{file:keys/", f"%{{file:{ROOT / 'examples' / 'keys'}/")
+    if not signed:
+        # the peer does not sign: the same configuration with no signature
+        line = next(line for line in text.splitlines() if line.startswith("sign = "))
+        text = text.replace(line, "sign = \"[]\"")
+    path = folder / f"tlsrpt-{'signed' if signed else 'unsigned'}.toml"
+    path.write_text(text + '\n[report.relay]\nhost = "127.0.0.1"\n')
+    return engine.load_config(path)
 
 
 @pytest.fixture(scope="module")
-def config(tmp_path_factory: pytest.TempPathFactory) -> engine.Config:
+def configs(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, engine.Config]:
     folder = tmp_path_factory.mktemp("workload")
-    text = (ROOT / "examples" / "tlsrpt.toml").read_text().replace(
-        "%{file:keys/", f"%{{file:{ROOT / 'examples' / 'keys'}/")
-    path = folder / "tlsrpt.toml"
-    path.write_text(text + '\n[report.relay]\nhost = "127.0.0.1"\n')
-    return engine.load_config(path)
+    return {signed: write_config(folder, signed=signed) for signed in (True, False)}
 
 
 def null_mail(relay: Any, *, mail_from: str, recipients: Any, message: bytes) -> DeliveryResult:
@@ -70,26 +114,92 @@ def null_post(url: str, payload: bytes, **options: Any) -> DeliveryResult:
     return DeliveryResult(Outcome.DELIVERED, "null sink")
 
 
-def test_peer_workload(benchmark: Any, config: engine.Config, tmp_path: Path) -> None:
-    lines = workload()
-    rounds: list[tuple[float, float, int]] = []
+def plain_record(config: engine.Config, store: SqliteEventStore, lines: Iterable[bytes],
+                 *, now: int) -> int:
+    """The reference intake: parse and normalise every line on its own, in batches."""
+    accepted = 0
+    batch: list[tuple[Event, int, int]] = []
+    for line in lines:
+        event, _ = normalise_event(json.loads(line.decode("utf-8")), now=now)
+        span = window(config.tls_aggregate(event.report_domain).send, event.time)
+        assert span is not None
+        batch.append((event, *span))
+        if len(batch) >= BATCH:
+            accepted += store.add(batch)
+            batch = []
+    return accepted + store.add(batch)
 
-    def once() -> None:
-        database = tmp_path / f"w{len(rounds)}.db"
-        started = time.perf_counter()
-        with SqliteEventStore(database) as store:
-            result = record_lines(config, store, lines, now=DAY)
-            ingested = time.perf_counter()
-            summary = run_once(config, store, DAY + 3 * 86400, send_mail=null_mail,
-                               post_report=null_post, log=lambda line: None)
-            built = time.perf_counter()
-        assert result.accepted == EVENTS and summary.delivered == DOMAINS
-        rounds.append((ingested - started, built - ingested, summary.rendered))
 
-    benchmark.pedantic(once, rounds=2, iterations=1)
-    ingest, build, reports = min(rounds)
-    benchmark.extra_info.update(events_per_second=round(EVENTS / ingest),
-                                build_seconds=round(build, 2), reports=reports)
-    print(f"\npeer workload: ingest {EVENTS / ingest:,.0f} events/s (tlsrpt-reporter: about "
-          f"61,000); build, package, sign and deliver {reports} reports to a null sink in "
-          f"{build:.2f} s (tlsrpt-reporter: about 1.1 s to build 500)")
+def timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    value = action()
+    return time.perf_counter() - started, value
+
+
+def one_pass(config: engine.Config, store: SqliteEventStore) -> RunSummary:
+    return run_once(config, store, DAY + 3 * 86400, send_mail=null_mail,
+                    post_report=null_post, log=lambda line: None)
+
+
+def test_peer_workload(benchmark: Any, configs: dict[bool, engine.Config], tmp_path: Path,
+                       capsys: pytest.CaptureFixture[str]) -> None:
+    lines, reordered = workload(), reordered_workload()
+    best: dict[str, float] = {}
+    files = iter(range(10**6))
+
+    def keep(name: str, seconds: float) -> None:
+        best[name] = min(seconds, best.get(name, seconds))
+
+    def fresh() -> SqliteEventStore:
+        return SqliteEventStore(tmp_path / f"w{next(files)}.db")
+
+    def one_round() -> None:
+        for signed, config in configs.items():
+            with fresh() as store:
+                seconds, result = timed(lambda: record_lines(config, store, lines, now=DAY))
+                assert result.accepted == EVENTS and not result.rejected
+                keep("ingest", seconds)
+                seconds, summary = timed(lambda: one_pass(config, store))
+                assert summary.rendered == summary.delivered == DOMAINS, summary
+                assert store.stats()["events"] == 0
+                keep("pass signed" if signed else "pass unsigned", seconds)
+        config = configs[False]
+        with fresh() as store:
+            seconds, accepted = timed(lambda: plain_record(config, store, lines, now=DAY))
+            assert accepted == EVENTS
+            keep("ingest plain", seconds)
+        with fresh() as store:
+            seconds, result = timed(lambda: record_lines(config, store, reordered, now=DAY))
+            assert result.accepted == EVENTS
+            keep("ingest reordered", seconds)
+
+    benchmark.pedantic(one_round, rounds=ROUNDS, iterations=1)
+    rates = {name: EVENTS / best[name] for name in ("ingest", "ingest plain",
+                                                     "ingest reordered")}
+    benchmark.extra_info.update({
+        "events_per_second": round(rates["ingest"]),
+        "plain_events_per_second": round(rates["ingest plain"]),
+        "reordered_events_per_second": round(rates["ingest reordered"]),
+        "pass_unsigned_seconds": round(best["pass unsigned"], 3),
+        "pass_signed_seconds": round(best["pass signed"], 3)})
+    ingest_ratio = rates["ingest"] / PEER_EVENTS_PER_SECOND
+    build_ratio = PEER_BUILD_SECONDS / best["pass unsigned"]
+    report = [
+        "",
+        f"peer workload ({EVENTS:,} events, {DOMAINS} domains; best of {ROUNDS} rounds):",
+        f"  ingest from JSON Lines: {rates['ingest']:,.0f} events/s = {ingest_ratio:.1f}x "
+        f"tlsrpt-reporter's {PEER_EVENTS_PER_SECOND:,} (goal {GOAL}x: "
+        f"{'met' if ingest_ratio >= GOAL else 'NOT met'})",
+        f"    reference, same run: plain json.loads + normalise_event "
+        f"{rates['ingest plain']:,.0f} events/s (fast path "
+        f"{rates['ingest'] / rates['ingest plain']:.1f}x); keys reordered (no line template) "
+        f"{rates['ingest reordered']:,.0f} events/s",
+        f"  build + package + deliver {DOMAINS} reports (null sink), unsigned: "
+        f"{best['pass unsigned']:.3f} s = {build_ratio:.1f}x faster than tlsrpt-reporter's "
+        f"{PEER_BUILD_SECONDS} s (goal {GOAL}x: {'met' if build_ratio >= GOAL else 'NOT met'})",
+        f"    the same, DKIM-signed (RSA + Ed25519, {2 * DOMAINS} signatures): "
+        f"{best['pass signed']:.3f} s ({PEER_BUILD_SECONDS / best['pass signed']:.1f}x the "
+        "peer, which does not sign)",
+    ]
+    with capsys.disabled():  # shown in -q runs too
+        print("\n".join(report))

@@ -48,7 +48,12 @@ def _timestamp(created: float) -> str:
 
 
 def _text_value(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, (str, int)) for v in value):
+        text = ",".join(str(v) for v in value)  # units=mailto:a@b,https://c: easy to read
+    else:
+        text = json.dumps(value, ensure_ascii=False)
     # bare when it cannot be mistaken for a separator; quoted (JSON string rules) otherwise
     if text and not any(c in text for c in ' ="\\') and text.isprintable():
         return text

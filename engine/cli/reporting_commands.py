@@ -1,17 +1,60 @@
-"""Commands of the reporter: `record`, `report`, `serve`, `status`."""
+"""Commands of the reporter: `record`, `report`, `serve`, `status`.
+
+What they do is logged as structured events (engine.log; docs/reporting.md, "Logging"), quiet
+by default: only warnings and errors unless `--log-level info`. Each command still ends with
+one summary line on standard error (`serve`: after a pass that did something), and long runs
+show progress: an info event every few seconds, and on a terminal a single updating line.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
+import time
 from typing import Any
 
+from engine import log
 from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, UsageError, database_path, db_option,
-                               parse_time, print_line, read_config, store_options)
+                               parse_time, read_config, store_options)
 from engine.config.config import Config
 from engine.errors import ConfigError
+
+#: progress of `record` is logged (info) at most this often, in seconds
+PROGRESS_SECONDS = 5.0
+
+
+class _RecordProgress:
+    """Progress of `tlsrpt record`: a `record-progress` info event every PROGRESS_SECONDS,
+    and, when standard error is a terminal and info events are not shown, one line that
+    updates in place (erased at the end, before the summary line)."""
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+        self._logged = self._started
+        self._terminal = sys.stderr.isatty() and not log.LOGGER.isEnabledFor(logging.INFO)
+        self._shown = False
+
+    def __call__(self, lines: int, result: Any) -> None:
+        now = time.monotonic()
+        rate = lines / max(now - self._started, 1e-9)
+        if self._terminal:
+            sys.stderr.write(f"\r{lines:,} lines read, {result.accepted:,} events recorded "
+                             f"({rate:,.0f} lines/s)")
+            sys.stderr.flush()
+            self._shown = True
+        if now - self._logged >= PROGRESS_SECONDS:
+            self._logged = now
+            log.info("record-progress", lines=lines, accepted=result.accepted,
+                     ignored=result.ignored, rejected=len(result.rejected),
+                     lines_per_second=round(rate))
+
+    def finish(self) -> None:
+        if self._shown:
+            sys.stderr.write("\r\x1b[K")  # erase the progress line
+            sys.stderr.flush()
 
 
 def command_record(args: argparse.Namespace) -> int:
@@ -26,10 +69,12 @@ def command_record(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {args.file}: no such file")
     else:
         stream = open(args.file, "rb")  # noqa: SIM115 - closed below
+    progress = _RecordProgress()
     try:
         with SqliteEventStore(database_path(args, config)) as store:
-            result = record_lines(config, store, stream, now=now)
+            result = record_lines(config, store, stream, now=now, progress=progress)
     finally:
+        progress.finish()
         if stream is not sys.stdin.buffer:
             stream.close()
     for number, reason in result.rejected:
@@ -83,7 +128,7 @@ def _report_pass(config: Config, database: str, now: int) -> int:
     from engine.reporting.store import SqliteEventStore
 
     with SqliteEventStore(database) as store:
-        summary = run_once(config, store, now, log=print_line)
+        summary = run_once(config, store, now)
     print(_summary_text(summary), file=sys.stderr)
     return EXIT_FINDINGS if summary.problems else EXIT_OK
 
@@ -115,22 +160,19 @@ def command_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_stop)
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, on_reload)
-    print(f"tlsrpt serve: store {database}; running until SIGTERM or SIGINT", file=sys.stderr,
-          flush=True)
+    log.info("serve-started", store=database, max_sleep=args.max_sleep)
     with SqliteEventStore(database) as store:
         while not flags["stop"]:
             if flags["reload"]:
                 flags["reload"] = False
                 try:
                     config = read_config(args.config)
-                    print(f"tlsrpt serve: configuration {args.config} reloaded",
-                          file=sys.stderr, flush=True)
+                    log.info("config-reloaded", config=args.config)
                 except (ConfigError, UsageError) as err:
-                    print(f"tlsrpt serve: configuration not reloaded, keeping the previous "
-                          f"one: {err}", file=sys.stderr, flush=True)
+                    # the previous configuration stays in use
+                    log.warning("config-reload-failed", config=args.config, error=str(err))
             now = int(time.time())
-            summary = run_once(config, store, now, log=print_line,
-                               stop=lambda: flags["stop"])
+            summary = run_once(config, store, now, stop=lambda: flags["stop"])
             if summary.attempts or summary.rendered or summary.held or summary.not_sent \
                     or summary.done or summary.deferred:
                 print(_summary_text(summary), file=sys.stderr, flush=True)
@@ -141,7 +183,7 @@ def command_serve(args: argparse.Namespace) -> int:
             # short slices: a signal sets a flag, and the loop notices it within 0.2 s
             while not flags["stop"] and not flags["reload"] and time.monotonic() < deadline:
                 time.sleep(min(0.2, max(deadline - time.monotonic(), 0.0)))
-    print("tlsrpt serve: stopped", file=sys.stderr, flush=True)
+    log.info("serve-stopped", store=database)
     return EXIT_OK
 
 
@@ -204,7 +246,8 @@ def register(commands: Any) -> None:
         description="One scheduler pass: render and sign the report of every (domain, window) "
                     "whose send time has come, deliver every due unit (mail through "
                     "[report.relay], HTTPS POST), retry failed ones on the backoff schedule "
-                    "and delete the events of finished reports. Prints one line per action. "
+                    "and delete the events of finished reports. Logs one structured event "
+                    "per action (shown with --log-level info) and prints a summary line. "
                     "With --dry-run the signed .eml and .json.gz of every closed window are "
                     "written to --out and nothing is sent or changed.")
     report.add_argument("config", metavar="CONFIG", help="configuration file")

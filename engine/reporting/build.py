@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
+from engine.reporting.counts import PolicyCounts, WindowCounts, count_events
 from engine.reporting.model import DETAIL_FIELDS, Event, FailureDetail, Policy
 from engine.reporting.window import rfc3339
 
@@ -45,20 +46,6 @@ class BuiltReport:
     destinations: tuple[str, ...] | None
 
 
-@dataclass(slots=True)
-class _PolicyEntry:
-    """One `policies[]` entry while counting; `details` keeps first-occurrence order."""
-
-    policy: Policy
-    successes: int = 0
-    failures: int = 0
-    details: dict[FailureDetail, int] = field(default_factory=dict)
-
-    def ordered_details(self) -> list[tuple[FailureDetail, int]]:
-        # count descending; `sorted` is stable, so ties keep first-occurrence order (3.7)
-        return sorted(self.details.items(), key=lambda item: -item[1])
-
-
 def report_id(domain: str, start: int, end: int) -> str:
     """`B_E_domain` with E the inclusive end (spec 3.6), e.g. `1714953600_1715039999_x.org`."""
     return f"{start}_{end - 1}_{domain}"
@@ -84,24 +71,36 @@ def build_report(events: Sequence[Event], *, domain: str, start: int, end: int,
     `organization_name` None or empty falls back to the domain of `contact_info` (see
     `_organization`). `max_size` 0 means unlimited.
     """
-    _check_arguments(events, domain, start, end, contact_info, max_size)
-    entries = _aggregate(events)
-    header = {
+    _check_events(events, domain, start, end)
+    return build_from_counts(count_events(events), domain=domain, start=start, end=end,
+                             organization_name=organization_name, contact_info=contact_info,
+                             max_size=max_size)
+
+
+def build_from_counts(counts: WindowCounts, *, domain: str, start: int, end: int,
+                      organization_name: str | None, contact_info: str,
+                      max_size: int) -> BuiltReport:
+    """The report of key (domain, start, end) from its counters (what the event store keeps);
+    the same bytes as `build_report` on the events that were counted."""
+    _check_arguments(counts, start, end, contact_info, max_size)
+    entries = counts.policies
+    the_id = report_id(domain, start, end)
+    header: dict[str, Any] = {
         "organization-name": _organization(organization_name, contact_info),
         "date-range": {"start-datetime": rfc3339(start), "end-datetime": rfc3339(end - 1)},
         "contact-info": contact_info,
-        "report-id": report_id(domain, start, end),
+        "report-id": the_id,
     }
-    ordered = [(entry, entry.ordered_details()) for entry in entries]
+    ordered = [(entry, _ordered_details(entry)) for entry in entries]
     fitted = _fit(header, ordered, max_size)
-    destinations = _destinations(events)
+    destinations = counts.destinations
     total_details = sum(len(details) for _, details in ordered)
     if fitted is None:
-        return BuiltReport(header["report-id"], None, True, total_details, len(entries),
+        return BuiltReport(the_id, None, True, total_details, len(entries),
                            0, 0, 0, destinations)
     payload, kept = fitted
     return BuiltReport(
-        report_id=header["report-id"], json=payload, oversize=False,
+        report_id=the_id, json=payload, oversize=False,
         omitted_details=total_details - sum(len(details) for _, details in kept),
         omitted_policies=len(entries) - len(kept), policies=len(kept),
         successes=sum(entry.successes for entry, _ in kept),
@@ -111,10 +110,20 @@ def build_report(events: Sequence[Event], *, domain: str, start: int, end: int,
 
 # --- aggregation (3.4, 3.5, 3.7) --------------------------------------------------------------
 
-def _check_arguments(events: Sequence[Event], domain: str, start: int, end: int,
-                     contact_info: str, max_size: int) -> None:
+def _check_events(events: Sequence[Event], domain: str, start: int, end: int) -> None:
+    """Refuse events of another report key: such a report would be wrong."""
+    if events and not start < end:
+        raise ValueError(f"empty window [{start}, {end})")
+    for index, event in enumerate(events):
+        if event.report_domain != domain or not start <= event.time < end:
+            raise ValueError(f"event {index} ({event.report_domain}, {event.time}) is not in "
+                             f"the report key ({domain}, [{start}, {end}))")
+
+
+def _check_arguments(counts: WindowCounts, start: int, end: int, contact_info: str,
+                     max_size: int) -> None:
     """Refuse calls that cannot describe one report key: such a report would be wrong."""
-    if not events:
+    if not counts.policies:
         raise ValueError("a report needs at least one event (policies has >= 1 element)")
     if not start < end:
         raise ValueError(f"empty window [{start}, {end})")
@@ -123,36 +132,11 @@ def _check_arguments(events: Sequence[Event], domain: str, start: int, end: int,
         raise ValueError("contact-info must be resolved before rendering")
     if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 0:
         raise ValueError(f"max-size must be an integer >= 0, not {max_size!r}")
-    for index, event in enumerate(events):
-        if event.report_domain != domain or not start <= event.time < end:
-            raise ValueError(f"event {index} ({event.report_domain}, {event.time}) is not in "
-                             f"the report key ({domain}, [{start}, {end}))")
 
 
-def _aggregate(events: Sequence[Event]) -> list[_PolicyEntry]:
-    """Policy entries in order of their first event (dicts keep insertion order)."""
-    entries: dict[Policy, _PolicyEntry] = {}
-    for event in events:
-        # a frozen Policy compares on (type, strings, domain, mx_hosts): the policy key of 3.4
-        entry = entries.setdefault(event.policy, _PolicyEntry(event.policy))
-        if event.success:
-            entry.successes += 1  # details on a success are never counted (3.1)
-            continue
-        entry.failures += 1
-        for detail in event.failure_details:
-            # a frozen FailureDetail compares on its seven fields: the failure key of 3.4
-            entry.details[detail] = entry.details.get(detail, 0) + 1
-    return list(entries.values())
-
-
-def _destinations(events: Sequence[Event]) -> tuple[str, ...] | None:
-    if all(event.destinations is None for event in events):
-        return None
-    found: dict[str, None] = {}
-    for event in events:
-        for uri in event.destinations or ():
-            found.setdefault(uri, None)
-    return tuple(found)
+def _ordered_details(entry: PolicyCounts) -> list[tuple[FailureDetail, int]]:
+    # count descending; `sorted` is stable, so ties keep first-occurrence order (3.7)
+    return sorted(entry.details, key=lambda item: -item[1])
 
 
 def _organization(organization_name: str | None, contact_info: str) -> str:
@@ -182,7 +166,7 @@ def _policy_object(policy: Policy) -> dict[str, Any]:
     return found
 
 
-def _policy_result(entry: _PolicyEntry, details: list[dict[str, Any]]) -> dict[str, Any]:
+def _policy_result(entry: PolicyCounts, details: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "policy": _policy_object(entry.policy),
         "summary": {"total-successful-session-count": entry.successes,
@@ -209,7 +193,7 @@ def _document(header: dict[str, Any], policies: list[dict[str, Any]]) -> dict[st
 
 # --- max-size (4) ----------------------------------------------------------------------------
 
-_Ordered = list[tuple[_PolicyEntry, list[tuple[FailureDetail, int]]]]
+_Ordered = list[tuple[PolicyCounts, list[tuple[FailureDetail, int]]]]
 
 
 def _fit(header: dict[str, Any], ordered: _Ordered,

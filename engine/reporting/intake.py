@@ -6,13 +6,20 @@ and failure-detail entries. Everything is checked field by field with explicit k
 input is never `**`-splatted, so unknown keys cannot reach a constructor. A problem rejects
 the whole event with an `EventError` naming the offending field; a few harmless
 inconsistencies are repaired and reported as warnings instead.
+
+`Normaliser` is the same function for streams of events (`tlsrpt record`): an MTA repeats a
+few report domains, policies, failure details and destination lists over and over, so it
+keeps the normalised form of each combination it has seen and checks only the event's own
+fields (`time`, `event_id`) on every event. Only inputs that normalised without an error are
+remembered, and anything unusual goes through the plain path, so both give the same events,
+warnings and errors.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Final
 
 from engine.reporting.model import (
@@ -39,6 +46,9 @@ _LABEL: Final = re.compile(r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?")
 _DECIMAL: Final = re.compile(r"[0-9]+")
 _HEX: Final = re.compile(r"[0-9A-Fa-f]+")
 _IP_FIELDS: Final = frozenset({"sending-mta-ip", "receiving-ip"})
+#: entries kept in the memo of `Normaliser`; a full memo is emptied and refilled, so a stream
+#: of ever-new values (unique failure texts, say) costs memory only up to this bound
+MEMO_LIMIT: Final = 65_536
 
 
 class EventError(ValueError):
@@ -78,6 +88,87 @@ def normalise_event(raw: Mapping[str, Any], *, now: int) -> tuple[Event, list[st
         destinations=_destinations(raw.get("destinations")),
         event_id=_optional_text(raw.get("event_id"), "event_id"),
     ), warnings
+
+
+class Normaliser:
+    """`normalise_event` with a memo of the normalised shared part of events (see the module
+    documentation): report domain, policy, outcome, failure details and destinations, keyed
+    by their raw values. A hit leaves only `time` and `event_id` to check."""
+
+    def __init__(self, *, limit: int = MEMO_LIMIT) -> None:
+        self._limit = limit
+        self._memo: dict[Hashable, _Shared] = {}
+
+    def __call__(self, raw: Mapping[str, Any], *, now: int) -> tuple[Event, list[str]]:
+        key = _shared_key(raw) if type(raw) is dict else None
+        shared = None
+        if key is not None:
+            try:
+                shared = self._memo.get(key)
+            except TypeError:  # a list or an object inside: not a value we remember
+                key = None
+        if shared is None:
+            # the plain path, which also gives the first error in the usual order
+            event, warnings = normalise_event(raw, now=now)
+            if key is not None:
+                if len(self._memo) >= self._limit:
+                    self._memo.clear()
+                self._memo[key] = (event.report_domain, event.policy, event.success,
+                                   event.failure_details, event.destinations, tuple(warnings))
+            return event, warnings
+        report_domain, policy, success, details, destinations, shared_warnings = shared
+        # what normalise_event checks after the shared fields, in its order (destinations,
+        # checked between the two, are known to be valid)
+        time = raw.get("time")
+        if type(time) is not int or not 0 <= time <= MAX_TIME:
+            time = _time(time, now)
+        event_id = raw.get("event_id")
+        if not (type(event_id) is str and plain_text(event_id)):
+            event_id = _optional_text(event_id, "event_id")
+        return Event(time=time, report_domain=report_domain, policy=policy, success=success,
+                     failure_details=details, destinations=destinations,
+                     event_id=event_id), list(shared_warnings)
+
+
+#: (report domain, policy, success, failure details, destinations, warnings) of a memo entry
+_Shared = tuple[str, Policy, bool, tuple[FailureDetail, ...], "tuple[str, ...] | None",
+                tuple[str, ...]]
+
+
+def _shared_key(raw: dict[str, Any]) -> Hashable | None:
+    """The raw values that decide the shared part of an event, as a memo key; None when they
+    cannot be one (a string where a list belongs, say: the plain path rejects or converts
+    it). The key may still hold an unhashable value; the caller catches that."""
+    policy = raw.get("policy")
+    if type(policy) is not dict:
+        return None
+    strings, hosts = policy.get("strings"), policy.get("mx_hosts")
+    if type(strings) not in _LIST_OR_NONE or type(hosts) not in _LIST_OR_NONE:
+        return None
+    details = raw.get("failure_details")
+    if details is not None:
+        if type(details) is not list or any(type(item) is not dict for item in details):
+            return None
+        details = tuple(tuple(item.items()) for item in details)
+    destinations = raw.get("destinations")
+    if destinations is not None:
+        if type(destinations) is not list:
+            return None
+        destinations = tuple(destinations)
+    # None and [] normalise alike for strings and MX hosts, so they share an entry
+    return (raw.get("report_domain"), policy.get("type"), policy.get("domain"),
+            tuple(strings or ()), tuple(hosts or ()), raw.get("outcome"), details,
+            destinations)
+
+
+_LIST_OR_NONE: Final = (list, type(None))
+
+
+def plain_text(text: str) -> bool:
+    """True when `_optional_text` would return `text` unchanged: printable (no control
+    characters, no lone surrogates), not padded, not empty, not too long."""
+    return (0 < len(text) <= MAX_FIELD_LENGTH and text.isprintable()
+            and text[0] != " " and text[-1] != " ")
 
 
 # --- scalar fields ---------------------------------------------------------------------------

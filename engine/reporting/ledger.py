@@ -34,7 +34,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
-from engine.reporting.store import SqliteEventStore, delete_window_in, freeze_in
+from engine.reporting.store import (SqliteEventStore, delete_window_in, freeze_in,
+                                    window_mark_in)
 
 __all__ = [
     "DueUnit", "KeyRow", "LedgerRow", "UnitRow", "create_schema_v2", "destination_text",
@@ -234,10 +235,7 @@ def event_mark(store: SqliteEventStore, domain: str, start: int, end: int) -> tu
     built into a report and compared again inside the RENDER transaction: since sequence
     numbers only grow, an equal mark means no event arrived in between (an event that did
     would otherwise be deleted at DONE without ever being reported)."""
-    count, highest = store.connection.execute(
-        "SELECT count(*), coalesce(max(seq), 0) FROM event WHERE report_domain = ? "
-        "AND window_start = ? AND window_end = ?", (domain, start, end)).fetchone()
-    return int(count), int(highest)
+    return window_mark_in(store.connection, domain, start, end)
 
 
 def units_of(store: SqliteEventStore, report_id: str) -> list[UnitRow]:
@@ -392,10 +390,7 @@ def purge_done(store: SqliteEventStore, rows: Iterable[tuple[str, int, int]]) ->
 
 
 def _mark_in(db: sqlite3.Connection, domain: str, start: int, end: int) -> tuple[int, int]:
-    count, highest = db.execute(
-        "SELECT count(*), coalesce(max(seq), 0) FROM event WHERE report_domain = ? "
-        "AND window_start = ? AND window_end = ?", (domain, start, end)).fetchone()
-    return int(count), int(highest)
+    return window_mark_in(db, domain, start, end)
 
 
 def _frozen_in(db: sqlite3.Connection, domain: str, start: int, end: int) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import struct
 import time
 import zlib
@@ -27,6 +28,7 @@ _MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
 # gzip (RFC 1952) header: magic, CM=8 (deflate), FLG=0 (no FNAME, no FEXTRA...), MTIME=0
 _GZIP_HEAD: Final = b"\x1f\x8b\x08\x00\x00\x00\x00\x00"
 _GZIP_OS_UNKNOWN: Final = 255
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f]")
 
 
 def compress(json_bytes: bytes, level: int) -> bytes:
@@ -163,7 +165,7 @@ def _check_text(what: str, text: str, *, ascii_only: bool = True) -> None:
     """Refuse what would break the header or body syntax (header injection included)."""
     if not isinstance(text, str):
         raise ValueError(f"the {what} must be text, not {type(text).__name__}")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+    if _CONTROL.search(text):
         raise ValueError(f"the {what} {text!r} holds a line break or control character")
     if ascii_only and not text.isascii():
         raise ValueError(f"the {what} {text!r} is not ASCII")

@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 from engine.config.config import Config
 from engine.config.signatures import SignatureConfig, signature_ids
-from engine.reporting.build import BuiltReport, build_report, filename
+from engine.reporting.build import BuiltReport, build_from_counts, filename
 from engine.reporting.message import build_message, compress
 from engine.reporting.sign import SigningError, sign_message
 from engine.reporting.store import EventStore
@@ -51,9 +51,9 @@ def prepare(config: Config, store: EventStore, domain: str, start: int, end: int
     settings = config.tls_aggregate(domain)
     submitter = config.submitter(domain)
     contact = settings.contact_info or f"postmaster@{submitter}"
-    built = build_report(store.events(domain, start, end), domain=domain, start=start,
-                         end=end, organization_name=settings.org_name, contact_info=contact,
-                         max_size=settings.max_size)
+    built = build_from_counts(store.counts(domain, start, end), domain=domain, start=start,
+                              end=end, organization_name=settings.org_name,
+                              contact_info=contact, max_size=settings.max_size)
     unique_id, _ = config.typed("report.tls.aggregate.unique-id", {"rcpt_domain": domain})
     name = filename(submitter, domain, start, end, unique_id or None)
     if built.oversize or built.json is None:

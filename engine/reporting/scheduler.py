@@ -26,8 +26,13 @@ long-running loop (`tlsrpt serve`). A pass, in this order:
    destination, no failures with send-all-success = false, OVERSIZE, a record lookup given up)
    end the same way, without an outbound record.
 4. Housekeeping: the safety net of spec 6.2 (a key still not DONE `delay + retry-max-age +
-   7 days` after its window ended is finished without further attempts, with an error line),
-   and sent-log rows and frozen markers past `sent-log-retention` are forgotten.
+   7 days` after its window ended is finished without further attempts, with a
+   `report-purged` error event), and sent-log rows and frozen markers past
+   `sent-log-retention` are forgotten.
+
+Every action is a structured log event (`Action`, written through `engine.log`; the names
+and fields are listed in docs/reporting.md, "Logging"): info for what goes as planned,
+warning for failures, give-ups and held reports, error for what should not happen.
 
 One pass at a time per store file: a pass holds an exclusive `flock` on `<db>-scheduler.lock`
 (the kernel drops it when the process dies, even by SIGKILL, so a crashed pass never blocks
@@ -52,6 +57,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import sqlite3
@@ -61,10 +67,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from engine import log as structured_log
 from engine.config.config import Config
 from engine.config.signatures import SignatureConfig, signature_ids
 from engine.reporting import deliver, ledger
-from engine.reporting.build import build_report, filename, report_id
+from engine.reporting.build import build_from_counts, filename, report_id
 from engine.reporting.deliver import DeliveryResult, Outcome, RelaySettings
 from engine.reporting.message import build_message, compress
 from engine.reporting.report import mailto_address
@@ -74,7 +81,7 @@ from engine.reporting.tlsrpt_record import Outcome as RecordOutcome
 from engine.reporting.tlsrpt_record import RecordResult
 from engine.reporting.window import rfc3339
 
-__all__ = ["RunSummary", "backoff", "jitter", "ledger_rows", "run_once", "send_at"]
+__all__ = ["Action", "RunSummary", "backoff", "jitter", "ledger_rows", "run_once", "send_at"]
 
 PAUSE_ENV: Final = "TLSRPT_TEST_PAUSE_AT"
 PAUSE_SECONDS_ENV: Final = "TLSRPT_TEST_PAUSE_SECONDS"
@@ -88,9 +95,10 @@ BACKOFF_MAX: Final = 14400
 SAFETY_MARGIN: Final = 7 * 86400
 #: a RENDER whose events changed meanwhile is retried this often in the same pass
 RENDER_TRIES: Final = 3
+#: a pass with many reports logs `pass-progress` at most this often (seconds)
+PROGRESS_SECONDS: Final = 5.0
 _TLS: Final = "report.tls.aggregate."
 
-_logger = logging.getLogger("engine.reporting.scheduler")
 _paused: set[str] = set()
 
 
@@ -126,9 +134,29 @@ def backoff(attempt: int) -> int:
 # --- results -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One thing a pass did, as a structured log event (docs/reporting.md, "Logging"): a
+    stable `event` name, a `logging` level and fields. `report` is in every per-report event."""
+
+    level: int
+    event: str
+    fields: dict[str, Any]
+
+    def __str__(self) -> str:
+        """`event key=value ...`, as the text log format writes it (handy in tests)."""
+        parts = [self.event]
+        for key, value in self.fields.items():
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            parts.append(f"{key}={text}")
+        return " ".join(parts)
+
+
+
 @dataclass
 class RunSummary:
-    """What one pass did. `lines` are the action lines, in order (also sent to `log`)."""
+    """What one pass did: the counts, and `actions`, every structured log event of the pass
+    in order (also written to the `tlsrpt` logger and given to `run_once`'s `log`)."""
 
     rendered: int = 0
     held: int = 0
@@ -146,7 +174,11 @@ class RunSummary:
     busy: bool = False           # another pass held the lock: nothing was done
     stopped: bool = False        # `stop()` asked to end the pass early
     next_due: int | None = None  # the earliest time something will be due
-    lines: list[str] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+
+    def events(self, name: str) -> list[Action]:
+        """The actions called `name`, in order."""
+        return [action for action in self.actions if action.event == name]
 
     @property
     def problems(self) -> bool:
@@ -173,7 +205,7 @@ class _Pass:
 
     def __init__(self, config: Config, store: SqliteEventStore, now: int,
                  resolver: Resolver | None, send_mail: SendMail, post_report: PostReport,
-                 log: Callable[[str], None], stop: Callable[[], bool]) -> None:
+                 log: Callable[[Action], None] | None, stop: Callable[[], bool]) -> None:
         self.config = config
         self.store = store
         self.now = now
@@ -188,9 +220,12 @@ class _Pass:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def say(self, line: str) -> None:
-        self.summary.lines.append(line)
-        self.log(line)
+    def say(self, level: int, event: str, **fields: Any) -> None:
+        action = Action(level, event, fields)
+        self.summary.actions.append(action)
+        structured_log.log(level, event, **fields)
+        if self.log is not None:
+            self.log(action)
 
     def settings(self, domain: str) -> _DomainSettings:
         found = self._settings.get(domain)
@@ -239,10 +274,13 @@ class _Pass:
     # -- 1. RENDER --------------------------------------------------------------------------
 
     def render_due(self) -> None:
-        for domain, start, end in self.store.due_windows(self.now):
+        windows = self.store.due_windows(self.now)
+        progress = _Progress("render", len(windows))
+        for index, (domain, start, end) in enumerate(windows):
             if self.stop():
                 self.summary.stopped = True
                 return
+            progress.tick(index, self.summary)
             settings = self.settings(domain)
             key_id = report_id(domain, start, end)
             due = end + jitter(key_id, settings.delay)
@@ -260,20 +298,21 @@ class _Pass:
                 raise
             except Exception as err:  # noqa: BLE001 - one bad key must not stop the others
                 self.summary.errors += 1
-                self.say(f"{key_id}: error while rendering: {type(err).__name__}: {err}")
+                self.say(logging.ERROR, "report-render-error", report=key_id,
+                         error=f"{type(err).__name__}: {err}")
 
     def render(self, domain: str, start: int, end: int, key_id: str, due: int,
                settings: _DomainSettings) -> bool:
         """Render one key; False when its events changed meanwhile (render it again)."""
         mark = ledger.event_mark(self.store, domain, start, end)
-        events = self.store.events(domain, start, end)
-        if not events:
+        counts = self.store.counts(domain, start, end)
+        if not counts.policies:
             return True
         aggregate = self.config.tls_aggregate(domain)
         submitter = self.config.submitter(domain)
         contact = aggregate.contact_info or f"postmaster@{submitter}"
         try:
-            built = build_report(events, domain=domain, start=start, end=end,
+            built = build_from_counts(counts, domain=domain, start=start, end=end,
                                  organization_name=aggregate.org_name, contact_info=contact,
                                  max_size=aggregate.max_size)
             name = filename(submitter, domain, start, end, settings.unique_id)
@@ -284,7 +323,7 @@ class _Pass:
             self.not_sent(domain, start, end, key_id, due, "oversize",
                           "larger than max-size even without failure details")
             return True
-        if not settings.send_all_success and all(event.success for event in events):
+        if not settings.send_all_success and not counts.failures:
             self.not_sent(domain, start, end, key_id, due, "no failures",
                           "only successful sessions and send-all-success is false")
             return True
@@ -304,7 +343,8 @@ class _Pass:
                                 report_id=key_id, state=ledger.OPEN, send_at=due,
                                 next_try=retry, error=reason, now=self.now)
                 self.summary.deferred += 1
-                self.say(f"{key_id}: deferred: {reason}; next try at {rfc3339(retry)}")
+                self.say(logging.INFO, "report-deferred", report=key_id, reason=reason,
+                         next_try=rfc3339(retry))
                 return True
             if record.outcome is not RecordOutcome.OK:
                 detail = f": {record.reason}" if record.reason else ""
@@ -321,7 +361,8 @@ class _Pass:
             if entry is None:
                 kept.append(uri)
             else:
-                self.say(f"{key_id}: {uri} suppressed (report.tls.aggregate.suppress: {entry})")
+                self.say(logging.INFO, "destination-suppressed", report=key_id,
+                         destination=uri, entry=entry)
         recipients: list[str] = []
         units: list[tuple[str, str]] = []
         mail_index: int | None = None
@@ -337,7 +378,8 @@ class _Pass:
                 if (ledger.HTTPS, uri) not in units:
                     units.append((ledger.HTTPS, uri))
             else:
-                self.say(f"{key_id}: {uri} skipped (only mailto: and https: are supported)")
+                self.say(logging.INFO, "destination-skipped", report=key_id, destination=uri,
+                         reason="only mailto: and https: are supported")
         if mail_index is not None:
             units[mail_index] = (ledger.MAIL, ledger.mail_target(recipients))
         if not units:
@@ -366,8 +408,9 @@ class _Pass:
                 self.hold(domain, start, end, key_id, due, f"cannot build the message: {err}")
                 return True
             if not aggregate.sign:
-                self.say(f"{key_id}: warning: report.tls.aggregate.sign is empty: the message "
-                         "is not signed and receivers must ignore it (RFC 8460 3)")
+                self.say(logging.WARNING, "report-not-signed", report=key_id,
+                         reason="report.tls.aggregate.sign is empty: the message is not signed "
+                                "and receivers must ignore it (RFC 8460 3)")
             sections = signature_ids(self.config.values)
             signatures = [SignatureConfig(identifier, sections.get(identifier, {}))
                           for identifier in aggregate.sign]
@@ -385,11 +428,10 @@ class _Pass:
                              units=units, now=self.now):
             return False
         self.summary.rendered += 1
-        shown = ", ".join(_unit_name(kind, target) for kind, target in units)
-        self.say(f"{key_id}: rendered ({built.policies} polic{'y' if built.policies == 1 else 'ies'}"
-                 f", {built.successes} successful and {built.failures} failed sessions, "
-                 f"{len(built.json)} bytes of JSON); {len(units)} delivery "
-                 f"unit{'s' * (len(units) != 1)}: {shown}")
+        self.say(logging.INFO, "report-rendered", report=key_id, policies=built.policies,
+                 successful=built.successes, failed=built.failures,
+                 json_bytes=len(built.json),
+                 units=[_unit_name(kind, target) for kind, target in units])
         _pause("after-render")
         return True
 
@@ -399,8 +441,8 @@ class _Pass:
                         state=ledger.HELD, send_at=due, next_try=None, error=reason,
                         now=self.now)
         self.summary.held += 1
-        self.say(f"{key_id}: HELD, not sent: {reason}; its events are kept and the next run "
-                 "tries again")
+        # its events are kept and every later pass tries again
+        self.say(logging.WARNING, "report-held", report=key_id, reason=reason)
 
     def not_sent(self, domain: str, start: int, end: int, key_id: str, due: int,
                  outcome: str, reason: str, *, error: bool = False) -> None:
@@ -410,54 +452,57 @@ class _Pass:
                                         "units": []}, now=self.now)
         self.summary.not_sent += 1
         self.summary.events_deleted += deleted
-        prefix = "error: " if error else ""
-        self.say(f"{key_id}: {prefix}DONE without sending ({outcome}: {reason}); "
-                 f"{deleted} event{'s' * (deleted != 1)} deleted")
+        self.say(logging.WARNING if error else logging.INFO, "report-not-sent", report=key_id,
+                 outcome=outcome, reason=reason, events_deleted=deleted)
 
     # -- 2. DELIVER -------------------------------------------------------------------------
 
     def deliver_due(self) -> None:
-        for due in ledger.due_units(self.store, self.now):
+        units = ledger.due_units(self.store, self.now)
+        progress = _Progress("deliver", len(units))
+        for index, due in enumerate(units):
             if self.stop():
                 self.summary.stopped = True
                 return
+            progress.tick(index, self.summary)
             self.attempt(due)
 
     def attempt(self, due: ledger.DueUnit) -> None:
         unit = due.unit
         settings = self.settings(due.domain)
-        name = _unit_name(unit.kind, unit.target)
         result = self.try_unit(due, settings)
         self.summary.attempts += 1
         attempt = unit.attempts + 1
         first = unit.first_attempt if unit.first_attempt is not None else self.now
         next_attempt: int | None = None
+        fields: dict[str, Any] = {"report": unit.report_id,
+                                  "destination": _unit_name(unit.kind, unit.target),
+                                  "attempt": attempt}
         if result.outcome is Outcome.DELIVERED:
             _pause("mid-delivery")
-            status = ledger.DELIVERED
-            text = f"delivered ({result.detail})"
+            status, level, event = ledger.DELIVERED, logging.INFO, "delivery-done"
+            fields["reply"] = result.detail
             self.summary.delivered += 1
         elif result.outcome is Outcome.PERMANENT:
-            status = ledger.FAILED
-            text = f"FAILED, permanent failure ({result.detail}); not retried"
+            # a permanent failure is not retried
+            status, level, event = ledger.FAILED, logging.WARNING, "delivery-failed"
+            fields["error"] = result.detail
             self.summary.failed += 1
         else:
             later = self.now + backoff(attempt)
+            fields["error"] = result.detail
             if later > first + settings.retry_max_age:
-                status = ledger.EXPIRED
-                text = (f"EXPIRED after {attempt} attempt{'s' * (attempt != 1)} "
-                        f"(retry-max-age {settings.retry_max_age} s; last error: "
-                        f"{result.detail})")
+                status, level, event = ledger.EXPIRED, logging.WARNING, "delivery-expired"
+                fields["retry_max_age"] = settings.retry_max_age
                 self.summary.expired += 1
             else:
-                status = ledger.PENDING
+                status, level, event = ledger.PENDING, logging.WARNING, "delivery-retry"
                 next_attempt = later
-                text = (f"temporary failure ({result.detail}); attempt {attempt + 1} at "
-                        f"{rfc3339(later)} (+{later - self.now} s)")
+                fields["next_attempt"] = rfc3339(later)
                 self.summary.retrying += 1
         ledger.record_attempt(self.store, unit, status=status, at=self.now,
                               next_attempt=next_attempt, error=result.detail)
-        self.say(f"{unit.report_id} {name}: attempt {attempt}: {text}")
+        self.say(level, event, **fields)
 
     def try_unit(self, due: ledger.DueUnit, settings: _DomainSettings) -> DeliveryResult:
         unit = due.unit
@@ -513,10 +558,10 @@ class _Pass:
         if purged:
             return
         self.summary.done += 1
-        prefix = "error: no destination accepted the report; " if not delivered else ""
-        self.say(f"{key.report_id}: {prefix}DONE, {outcome} ({delivered} of {len(units)} "
-                 f"unit{'s' * (len(units) != 1)}); {deleted} event{'s' * (deleted != 1)} "
-                 "deleted")
+        # no destination accepted the report: its events are gone all the same (spec 6.2)
+        self.say(logging.INFO if delivered else logging.WARNING, "report-done",
+                 report=key.report_id, outcome=outcome, delivered=delivered, units=len(units),
+                 events_deleted=deleted)
 
     # -- 4. housekeeping --------------------------------------------------------------------
 
@@ -533,8 +578,8 @@ class _Pass:
             self.finish(key, units, purged=reason + (f"; last error: {key.last_error}"
                                                      if key.last_error else ""))
             self.summary.purged += 1
-            self.say(f"{key.report_id}: error: purged by the {reason}; its events were deleted "
-                     "without a complete delivery")
+            # its events were deleted without a complete delivery
+            self.say(logging.ERROR, "report-purged", report=key.report_id, reason=reason)
 
     def forget_old(self) -> None:
         old = [(key.domain, key.start, key.end)
@@ -630,28 +675,44 @@ def _run_lock(store: SqliteEventStore) -> Iterator[bool]:
         os.close(descriptor)  # closing the last descriptor releases the lock
 
 
-def _default_log(line: str) -> None:
-    _logger.info("%s", line)
+class _Progress:
+    """`pass-progress` info events during a long step: at most one per PROGRESS_SECONDS,
+    and only once a step has taken that long (short passes log nothing extra)."""
+
+    def __init__(self, step: str, total: int) -> None:
+        self._step = step
+        self._total = total
+        self._last = time.monotonic()
+
+    def tick(self, done: int, summary: RunSummary) -> None:
+        now = time.monotonic()
+        if now - self._last < PROGRESS_SECONDS:
+            return
+        self._last = now
+        structured_log.info("pass-progress", step=self._step, done=done, total=self._total,
+                            rendered=summary.rendered, delivered=summary.delivered)
 
 
 def run_once(config: Config, store: SqliteEventStore, now: int, *,
              resolver: Resolver | None = None,
              send_mail: SendMail = deliver.send_mail,
              post_report: PostReport = deliver.post_report,
-             log: Callable[[str], None] = _default_log,
+             log: Callable[[Action], None] | None = None,
              stop: Callable[[], bool] | None = None) -> RunSummary:
     """One scheduler pass at time `now` (Unix seconds): render, deliver, finish, tidy.
 
     `resolver` looks up TLSRPT records (default: a `RecordResolver` on the system's DNS);
-    `send_mail` and `post_report` are `engine.reporting.deliver`'s unless replaced; `log`
-    receives every action line; `stop()` is checked between keys and units and ends the pass
-    early when true (the rest is done by the next pass)."""
+    `send_mail` and `post_report` are `engine.reporting.deliver`'s unless replaced; every
+    action is a structured log event (engine.log, logger `tlsrpt`), kept in the summary's
+    `actions` and also given to `log` when set; `stop()` is checked between keys and units and
+    ends the pass early when true (the rest is done by the next pass)."""
     work = _Pass(config, store, now, resolver, send_mail, post_report, log,
                  stop or (lambda: False))
     with _run_lock(store) as mine:
         if not mine:
             work.summary.busy = True
-            work.say("another scheduler pass is running on this store; nothing done")
+            work.say(logging.WARNING, "pass-busy", store=str(store.path),
+                     reason="another scheduler pass is running on this store; nothing done")
             return work.summary
         work.safety_net()
         work.render_due()

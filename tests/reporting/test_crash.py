@@ -148,10 +148,15 @@ def test_killed_pass_is_completed_by_the_next(step: str, tmp_path: Path, mail_se
     delivered_before = len(mail_server.recorder.messages)
     assert delivered_before == (0 if step in ("after-sign", "after-render") else 1)
 
-    rerun = subprocess.run(command(config, database), cwd=ROOT, env=environment(tls_pki),
+    rerun = subprocess.run([*command(config, database), "--log-level", "info",
+                            "--log-format", "json"], cwd=ROOT, env=environment(tls_pki),
                            capture_output=True, text=True, timeout=60)
     assert rerun.returncode == 0, rerun.stderr
-    assert f"{REPORT_ID}: DONE, delivered (2 of 2 units); 3 events deleted" in rerun.stdout
+    logged = [json.loads(line) for line in rerun.stderr.splitlines() if line.startswith("{")]
+    [done_event] = [entry for entry in logged if entry["event"] == "report-done"]
+    assert (done_event["report"], done_event["outcome"], done_event["delivered"],
+            done_event["units"], done_event["events_deleted"]) == (
+        REPORT_ID, "delivered", 2, 2, 3)
 
     done = state(database)
     assert done["events"] == 0 and done["key"] == "DONE" and done["units"] == []
@@ -173,5 +178,6 @@ def test_killed_pass_is_completed_by_the_next(step: str, tmp_path: Path, mail_se
     third = subprocess.run(command(config, database), cwd=ROOT, env=environment(tls_pki),
                            capture_output=True, text=True, timeout=60)
     assert third.returncode == 0 and third.stdout == ""
+    assert third.stderr.startswith("0 rendered, 0 held")
     assert len(mail_server.recorder.messages) == mails
     assert len(report_receiver.posts) == posts

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.reporting.intake import MAX_TIME, EventError, normalise_event
+from engine.reporting.intake import MAX_TIME, EventError, Normaliser, normalise_event
 from engine.reporting.model import RESULT_TYPES, Event, FailureDetail, Policy
 
 NOW = 1714960000
@@ -445,3 +445,48 @@ def test_garbage_only_ever_raises_event_error(raw: dict[str, Any]) -> None:
         normalise_event(raw, now=NOW)
     except EventError:
         pass
+
+
+# --- Normaliser: the memo of `tlsrpt record` ------------------------------------------------
+
+def outcome(normalise: Any, raw: Any) -> tuple[Event, list[str]] | tuple[str, str]:
+    try:
+        return normalise(raw, now=NOW)  # type: ignore[no-any-return]
+    except EventError as err:
+        return err.path, err.reason
+
+
+@settings(max_examples=300)
+@given(st.lists(_raw_events | st.fixed_dictionaries({}, optional={
+    "report_domain": _json | st.just("example.org"), "policy": _json | _policies,
+    "outcome": _json | st.just("failure"), "time": _json, "event_id": _json,
+    "failure_details": _json, "destinations": _json}), min_size=1, max_size=6))
+def test_normaliser_equals_normalise_event(raws: list[dict[str, Any]]) -> None:
+    """Each event twice through one memo (a miss, then a hit), the same results throughout,
+    errors included (path and reason)."""
+    normaliser = Normaliser()
+    for raw in raws + raws:
+        assert outcome(normaliser, raw) == outcome(normalise_event, raw)
+
+
+def test_a_memo_hit_still_checks_time_and_event_id() -> None:
+    normaliser = Normaliser()
+    good = {"report_domain": "example.org", "policy": {"type": "no-policy-found"},
+            "outcome": "success", "time": 5, "event_id": "a"}
+    assert normaliser(good, now=NOW)[0].time == 5
+    for changes, path in (({"time": -1}, "time"), ({"time": True}, "time"),
+                          ({"event_id": 7}, "event_id")):
+        with pytest.raises(EventError) as caught:
+            normaliser({**good, **changes}, now=NOW)
+        assert caught.value.path == path
+    # an id that needs cleaning is cleaned, as by the plain path
+    assert normaliser({**good, "event_id": " a\tb "}, now=NOW)[0].event_id == "a b"
+
+
+def test_the_memo_is_bounded() -> None:
+    normaliser = Normaliser(limit=3)
+    for n in range(10):
+        raw = {"report_domain": f"d{n}.example", "policy": {"type": "no-policy-found"},
+               "outcome": "success"}
+        assert normaliser(raw, now=NOW)[0].report_domain == f"d{n}.example"
+    assert len(normaliser._memo) <= 3

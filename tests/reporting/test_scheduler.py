@@ -14,6 +14,7 @@ import fcntl
 import gzip
 import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -33,6 +34,7 @@ from engine.reporting.deliver import DeliveryResult, Outcome
 from engine.reporting.model import Event, FailureDetail, Policy
 from engine.reporting.scheduler import (
     PAUSE_ENV,
+    Action,
     RunSummary,
     backoff,
     jitter,
@@ -103,11 +105,19 @@ def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
 
 
 class Lines:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
+    """Collects the structured actions a pass gives to its `log`."""
 
-    def __call__(self, line: str) -> None:
-        self.lines.append(line)
+    def __init__(self) -> None:
+        self.actions: list[Action] = []
+
+    def __call__(self, action: Action) -> None:
+        self.actions.append(action)
+
+    def named(self, event: str) -> list[dict[str, Any]]:
+        return [action.fields for action in self.actions if action.event == event]
+
+    def level(self, event: str) -> set[int]:
+        return {action.level for action in self.actions if action.event == event}
 
 
 class FakeResolver:
@@ -231,8 +241,11 @@ def test_every_destination_is_tried(tmp_path: Path, store: SqliteEventStore, mai
     log_row = sent_log(store)
     assert log_row is not None and log_row["outcome"] == "delivered"
     assert [u["status"] for u in log_row["units"]] == ["delivered"] * 3
-    assert any(line.startswith(f"{REPORT_ID}: DONE, delivered (3 of 3 units)")
-               for line in log.lines)
+    assert log.named("report-done") == [{"report": REPORT_ID, "outcome": "delivered",
+                                         "delivered": 3, "units": 3, "events_deleted": 3}]
+    assert log.level("report-done") == {logging.INFO}
+    assert [fields["destination"] for fields in log.named("delivery-done")] == [
+        "mailto:tls@example.org, mailto:copy@example.net", *destinations[1::2]]
     # a late event for the finished window is dropped, and nothing is sent again
     assert store.add(events(prefix="late")) == 0
     again = run(config, store, SEND_AT + DAY, trusting_post)
@@ -297,8 +310,11 @@ def test_retries_follow_the_backoff_until_expiry(tmp_path: Path, store: SqliteEv
     assert result is not None and result["outcome"] == "not delivered"
     assert [(u["status"], u["attempts"], u["first_attempt"], u["last_attempt"])
             for u in result["units"]] == [("expired", 11, SEND_AT, SEND_AT + 76500)] * 2
-    assert any("EXPIRED after 11 attempts" in line for line in log.lines)
-    assert any("error: no destination accepted the report" in line for line in log.lines)
+    assert [fields["attempt"] for fields in log.named("delivery-expired")] == [11, 11]
+    assert log.level("delivery-retry") == log.level("delivery-expired") == {logging.WARNING}
+    # no destination accepted the report: done all the same, at warning level
+    assert [fields["delivered"] for fields in log.named("report-done")] == [0]
+    assert log.level("report-done") == {logging.WARNING}
     # every attempt sent the same bytes
     assert len(mail_server.recorder.attempts) == 11
     assert len({m.content for m in mail_server.recorder.attempts}) == 1
@@ -331,7 +347,8 @@ def test_permanent_failure(tmp_path: Path, store: SqliteEventStore, mail_server:
     result = sent_log(store)
     assert result is not None and result["units"][0]["status"] == "failed"
     assert "550" in result["units"][0]["last_error"]
-    assert any("FAILED, permanent failure" in line for line in log.lines)
+    [failed] = log.named("delivery-failed")
+    assert failed["attempt"] == 1 and "550" in failed["error"]
     assert run(config, store, SEND_AT + 300, trusting_post).attempts == 0
 
 
@@ -384,8 +401,9 @@ def test_no_destinations_is_done_without_sending(tmp_path: Path, store: SqliteEv
     result = sent_log(store)
     assert result is not None and result["outcome"] == "not sent"
     assert "not-found" in result["reason"]
-    assert any("DONE without sending" in line and "3 events deleted" in line
-               for line in log.lines)
+    [not_sent] = log.named("report-not-sent")
+    assert (not_sent["outcome"], not_sent["events_deleted"]) == ("no destinations", 3)
+    assert log.level("report-not-sent") == {logging.INFO}
 
 
 def test_record_destinations_are_used_when_events_carry_none(
@@ -438,7 +456,9 @@ def test_tempfail_record_lookup_is_retried_then_given_up(
     assert summary.not_sent == 1 and event_count(store) == 0
     result = sent_log(store, net_id)
     assert result is not None and "record lookup failed" in result["reason"]
-    assert any(line.startswith(f"{net_id}: error: DONE without sending") for line in log.lines)
+    assert [(fields["report"], fields["outcome"]) for fields in log.named("report-not-sent")] \
+        == [(net_id, "record lookup failed")]
+    assert log.level("report-not-sent") == {logging.WARNING}
 
 
 def test_suppression(tmp_path: Path, store: SqliteEventStore, mail_server: Any,
@@ -457,7 +477,7 @@ def test_suppression(tmp_path: Path, store: SqliteEventStore, mail_server: Any,
     assert summary.delivered == 2
     assert mail_server.recorder.messages[0].rcpt_tos == ["kept@example.org"]
     assert report_receiver.paths() == ["/public"]
-    assert sum("suppressed" in line for line in log.lines) == 5
+    assert len(log.named("destination-suppressed")) == 5
     # everything suppressed: not sent
     store.add(events(domain="example.net", destinations=("mailto:x@blocked.example",)))
     summary = run(config, store, SEND_AT + DAY, trusting_post)
@@ -526,8 +546,9 @@ def test_held_report_is_not_sent_and_goes_out_once_the_config_is_fixed(
     assert mail_server.recorder.messages == [] and report_receiver.posts == []
     assert event_count(store) == 3
     assert key_state(store) == ledger.HELD
-    assert sum("HELD, not sent: DKIM signature `rsa-example.com`" in line
-               for line in log.lines) == 2
+    assert [fields["reason"].startswith("DKIM signature `rsa-example.com`")
+            for fields in log.named("report-held")] == [True, True]
+    assert log.level("report-held") == {logging.WARNING}
     row = ledger.key_row(store, DOMAIN, T0, END)
     assert row is not None and "rsa-example.com" in (row.last_error or "")
     # late events still count while the key is held (it is not frozen)
@@ -564,7 +585,8 @@ def test_safety_net_purges_keys_that_never_finish(tmp_path: Path, store: SqliteE
     log = Lines()
     summary = run(config, store, limit + 1, trusting_post, log=log)
     assert summary.purged == 1 and summary.problems and event_count(store) == 0
-    assert any("purged by the safety net" in line for line in log.lines)
+    [purged] = log.named("report-purged")
+    assert purged["reason"].startswith("safety net: still HELD")
     result = sent_log(store)
     assert result is not None and result["outcome"] == "not sent"
 
@@ -654,22 +676,84 @@ def test_report_command_runs_one_pass(tmp_path: Path, mail_server: Any,
         opened.add(events())
     assert main(["report", str(config_path), "--db", str(database), "--now",
                  str(SEND_AT - 1)]) == 0
-    assert capsys.readouterr().out == ""
-    assert main(["report", str(config_path), "--db", str(database), "--now",
-                 "2024-05-07T02:49:42Z"]) == 0
     captured = capsys.readouterr()
-    lines = captured.out.splitlines()
-    assert lines[0].startswith(f"{REPORT_ID}: warning: report.tls.aggregate.sign is empty")
-    assert lines[1].startswith(f"{REPORT_ID}: rendered (1 policy, 2 successful and 1 failed "
-                               "sessions")
-    assert lines[2].startswith(f"{REPORT_ID} mailto:tls@example.org: attempt 1: delivered")
-    assert lines[3] == f"{REPORT_ID}: DONE, delivered (1 of 1 unit); 3 events deleted"
-    assert "1 rendered" in captured.err
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "0 rendered, 0 held, 0 deferred, 0 not sent; 0 attempts: 0 delivered, 0 to retry, "
+        "0 failed, 0 expired; 0 done, 0 events deleted"]
+    assert main(["report", str(config_path), "--db", str(database), "--now",
+                 "2024-05-07T02:49:42Z", "--log-level", "info"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    *logged, summary = captured.err.splitlines()
+    # `time level event key=value ...`, one line per action
+    assert [line.split(" ", 3)[1:3] for line in logged] == [
+        ["warning", "report-not-signed"], ["info", "report-rendered"],
+        ["info", "delivery-done"], ["info", "report-done"]]
+    assert f"report={REPORT_ID} policies=1 successful=2 failed=1 json_bytes=" in logged[1]
+    assert logged[1].endswith(' units=mailto:tls@example.org')
+    assert 'destination=mailto:tls@example.org attempt=1 reply="250 ' in logged[2]
+    assert logged[3].endswith(f"report={REPORT_ID} outcome=delivered delivered=1 units=1 "
+                              "events_deleted=3")
+    assert summary.startswith("1 rendered, 0 held")
     assert len(mail_server.recorder.messages) == 1
     assert main(["status", str(config_path), "--db", str(database)]) == 0
     assert f"{REPORT_ID}  DONE" in capsys.readouterr().out
     assert main(["report", str(config_path), "--db", str(database), "--out",
                  str(tmp_path)]) == 2
+
+
+def test_logs_are_quiet_by_default_and_json_on_request(
+        tmp_path: Path, mail_server: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    config_path = tmp_path / "c.toml"
+    write_config(config_path, relay_port=mail_server.port)
+    database = tmp_path / "tlsrpt.db"
+    with SqliteEventStore(database) as opened:
+        opened.add(events())
+        opened.add(events(domain="example.net", prefix="n"))
+    # default level: warnings only (the unsigned reports), then the summary line
+    assert main(["report", str(config_path), "--db", str(database), "--now",
+                 str(SEND_AT + DAY)]) == 0
+    quiet = capsys.readouterr().err.splitlines()
+    assert [line.split(" ", 3)[1:3] for line in quiet[:-1]] == [
+        ["warning", "report-not-signed"]] * 2
+    assert quiet[-1].startswith("2 rendered")
+    with SqliteEventStore(database) as opened:
+        opened.add(events(start=T0 + DAY, prefix="j"))
+    assert main(["report", str(config_path), "--db", str(database), "--now",
+                 str(SEND_AT + 2 * DAY), "--log-level", "info", "--log-format", "json"]) == 0
+    *logged, summary = capsys.readouterr().err.splitlines()
+    entries = [json.loads(line) for line in logged]
+    assert [(entry["level"], entry["event"]) for entry in entries] == [
+        ("warning", "report-not-signed"), ("info", "report-rendered"),
+        ("info", "delivery-done"), ("info", "report-done")]
+    rendered = entries[1]
+    assert rendered["report"] == f"{T0 + DAY}_{END + DAY - 1}_{DOMAIN}"
+    assert (rendered["policies"], rendered["successful"], rendered["failed"]) == (1, 2, 1)
+    assert rendered["units"] == ["mailto:tls@example.org"]
+    assert entries[3]["events_deleted"] == 3 and set(entries[3]) >= {"time", "level", "event"}
+    assert summary.startswith("1 rendered")
+
+
+def test_progress_of_a_long_pass_is_logged(tmp_path: Path, store: SqliteEventStore,
+                                           mail_server: Any, trusting_post: Callable[..., Any],
+                                           monkeypatch: pytest.MonkeyPatch,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    from engine.reporting import scheduler
+
+    config = write_config(tmp_path / "c.toml", relay_port=mail_server.port)
+    for n in range(3):
+        store.add(events(domain=f"d{n}.example", prefix=f"p{n}"))
+    monkeypatch.setattr(scheduler, "PROGRESS_SECONDS", 0.0)  # every item, not every 5 s
+    with caplog.at_level(logging.INFO, logger="tlsrpt"):
+        summary = run(config, store, SEND_AT, trusting_post)
+    assert summary.rendered == 3
+    progress = [record.fields for record in caplog.records  # type: ignore[attr-defined]
+                if record.getMessage() == "pass-progress"]
+    assert [(p["step"], p["done"], p["total"]) for p in progress] == [
+        ("render", 0, 3), ("render", 1, 3), ("render", 2, 3),
+        ("deliver", 0, 3), ("deliver", 1, 3), ("deliver", 2, 3)]
+    assert progress[-1]["rendered"] == 3 and progress[-1]["delivered"] == 2
 
 
 def test_serve_delivers_and_stops_on_sigterm(tmp_path: Path, mail_server: Any) -> None:
@@ -697,8 +781,15 @@ def test_serve_delivers_and_stops_on_sigterm(tmp_path: Path, mail_server: Any) -
             process.kill()
             process.wait()
     assert process.returncode == 0, err
-    assert "tlsrpt serve: stopped" in err
-    assert f"{REPORT_ID}: DONE, delivered" in out
+    assert out == ""
+    lines = err.splitlines()
+    # quiet by default: the only warning (unsigned), and a summary line only for the pass
+    # that did something (the later passes are silent)
+    assert [line.split(" ", 3)[2] for line in lines if line[:4].isdigit()] == [
+        "report-not-signed"]
+    [summary] = [line for line in lines if not line[:4].isdigit()]
+    assert summary.startswith("1 rendered") and "1 delivered" in summary \
+        and "1 done, 3 events deleted" in summary
     assert len(mail_server.recorder.messages) == 1
     with SqliteEventStore(database) as opened:
         assert opened.stats()["events"] == 0
@@ -742,25 +833,42 @@ def test_fake_transport_results_map_to_unit_states(tmp_path: Path, store: Sqlite
     assert len(sent) == 2 and sent[0] == sent[1]
 
 
-def test_a_version_1_store_gains_the_ledger(tmp_path: Path, mail_server: Any,
-                                            trusting_post: Callable[..., Any],
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_version_1_store_gains_the_ledger_and_counters(
+        tmp_path: Path, mail_server: Any, trusting_post: Callable[..., Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file of schema 1 (one row per event) is upgraded in place: its events become the
+    counters of schema 3 and give the same report as the events themselves."""
+    import json
+
     from engine.reporting import store as store_module
+    from engine.reporting.build import build_from_counts, build_report
 
     database = tmp_path / "old.db"
+    items = events()
     with monkeypatch.context() as patch:
         patch.setattr(store_module, "_MIGRATIONS", store_module._MIGRATIONS[:1])
         patch.setattr(store_module, "SCHEMA_VERSION", 1)
-        with SqliteEventStore(database) as old:
-            old.add(events())
-            tables = {name for (name,) in old.connection.execute(
+        with SqliteEventStore(database) as old, old.transaction() as db:
+            # what schema 1's add() wrote: one row per event, the event as JSON
+            db.executemany(
+                "INSERT INTO event (event_id, report_domain, window_start, window_end, time, "
+                "data) VALUES (?, ?, ?, ?, ?, ?)",
+                [(ev.event_id, ev.report_domain, start, end, ev.time, json.dumps(ev.to_dict()))
+                 for ev, start, end in items])
+            tables = {name for (name,) in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
             assert "outbound" not in tables
     config = write_config(tmp_path / "c.toml", relay_port=mail_server.port)
     with SqliteEventStore(database) as upgraded:
         assert upgraded.connection.execute(
-            "SELECT version FROM schema_version").fetchone() == (2,)
+            "SELECT version FROM schema_version").fetchone() == (3,)
         assert upgraded.stats()["events"] == 3
+        arguments: dict[str, Any] = {"domain": DOMAIN, "start": T0, "end": T0 + DAY,
+                                     "organization_name": "Org", "contact_info": "a@b.example",
+                                     "max_size": 0}
+        assert build_from_counts(upgraded.counts(DOMAIN, T0, T0 + DAY), **arguments) == \
+            build_report([ev for ev, _, _ in items], **arguments)
+        assert upgraded.add(items[:1]) == 0  # the ids came along: still a duplicate
         summary = run(config, upgraded, SEND_AT, trusting_post)
         assert summary.done == 1 and upgraded.stats()["events"] == 0
 

@@ -24,8 +24,10 @@ from hypothesis import strategies as st
 
 from engine.errors import EngineError
 from engine.reporting import store as store_module
+from engine.reporting.counts import count_events
 from engine.reporting.model import Event, FailureDetail, Policy
-from engine.reporting.store import SCHEMA_VERSION, EventStore, SqliteEventStore, StoreError
+from engine.reporting.store import (SCHEMA_VERSION, EventStore, SqliteEventStore, StoreError,
+                                    window_mark_in)
 
 ROOT = Path(__file__).resolve().parents[2]
 HOUR = 3600
@@ -101,7 +103,7 @@ def test_migration_hook_runs_missing_steps_once(tmp_path: Path,
 
     def step_two(connection: sqlite3.Connection) -> None:
         calls.append(1)
-        connection.execute("ALTER TABLE event ADD COLUMN note TEXT")
+        connection.execute("ALTER TABLE report_window ADD COLUMN note TEXT")
 
     monkeypatch.setattr(store_module, "_MIGRATIONS", (*store_module._MIGRATIONS, step_two))
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
@@ -128,16 +130,33 @@ def test_round_trip_keeps_every_field(store: SqliteEventStore) -> None:
     bare = Event(time=T0 + 5, report_domain="example.org",
                  policy=Policy("no-policy-found", (), "example.org", ()), success=True)
     assert store.add([hourly(failed), hourly(bare)]) == 2
-    assert store.events("example.org", T0, T0 + HOUR) == [failed, bare]
+    counted = store.counts("example.org", T0, T0 + HOUR)
+    assert counted == count_events([failed, bare])
+    # every field of the policy and of the failure key comes back
+    assert [entry.policy for entry in counted.policies] == [STS, bare.policy]
+    assert counted.policies[0].details == ((failed.failure_details[0], 1),)
+    assert counted.destinations == ("mailto:tlsrpt@example.org",)
 
 
-def test_stored_as_json_with_indexed_columns(store: SqliteEventStore) -> None:
-    ev = event("x", success=False)
-    store.add([hourly(ev)])
-    row = store._db.execute("SELECT event_id, report_domain, window_start, window_end, time, "
-                            "data FROM event").fetchone()
-    assert row[:5] == ("x", "example.org", T0, T0 + HOUR, T0 + 10)
-    assert json.loads(row[5]) == ev.to_dict()
+def test_stored_as_counters_and_ids(store: SqliteEventStore) -> None:
+    store.add([hourly(event("x", success=False)), hourly(event("y")), hourly(event(None))])
+    assert store._db.execute("SELECT policy, successes, failures FROM policy_count").fetchall() \
+        == [(json.dumps(["sts", list(STS.strings), STS.domain, list(STS.mx_hosts)],
+                        separators=(",", ":")), 2, 1)]
+    assert store._db.execute("SELECT count FROM detail_count").fetchall() == [(1,)]
+    # only events that carry an id leave a row behind them
+    assert sorted(store._db.execute("SELECT event_id, window_end FROM event_seen")) == [
+        ("x", T0 + HOUR), ("y", T0 + HOUR)]
+    assert window_mark_in(store._db, "example.org", T0, T0 + HOUR)[0] == 3
+
+
+def test_destinations_absent_differs_from_empty(store: SqliteEventStore) -> None:
+    none = Event(time=T0 + 1, report_domain="example.org", policy=STS, success=True)
+    empty = Event(time=T0 + 2, report_domain="b.example", policy=STS, success=True,
+                  destinations=())
+    store.add([hourly(none), hourly(empty)])
+    assert store.counts("example.org", T0, T0 + HOUR).destinations is None
+    assert store.counts("b.example", T0, T0 + HOUR).destinations == ()
 
 
 def test_duplicate_event_ids_are_ignored(store: SqliteEventStore) -> None:
@@ -145,8 +164,8 @@ def test_duplicate_event_ids_are_ignored(store: SqliteEventStore) -> None:
     assert store.add([hourly(event("b")), hourly(event("c"))]) == 1
     # an id keeps its first version: the stored event is not replaced
     assert store.add([hourly(event("a", success=False))]) == 0
-    assert [e.event_id for e in store.events("example.org", T0, T0 + HOUR)] == ["a", "b", "c"]
-    assert all(e.success for e in store.events("example.org", T0, T0 + HOUR))
+    counted = store.counts("example.org", T0, T0 + HOUR)
+    assert counted.events == 3 and counted.failures == 0
 
 
 def test_events_without_id_are_always_accepted(store: SqliteEventStore) -> None:
@@ -182,23 +201,52 @@ def test_failing_iterable_stores_nothing(store: SqliteEventStore) -> None:
 def test_sequence_order_across_batches_and_domains(store: SqliteEventStore) -> None:
     ids = [f"e{i}" for i in range(30)]
     rng = random.Random(7)
-    # times shuffled inside the hour: order is acceptance order, never time order
-    items = [hourly(event(i, time_=T0 + rng.randrange(HOUR),
-                          domain=("a.example", "b.example")[n % 2])) for n, i in enumerate(ids)]
+    # times shuffled inside the hour: order is acceptance order, never time order; each event
+    # has its own policy, so the order of the policies is the order of the events
+    items = [hourly(with_policy(event(i, time_=T0 + rng.randrange(HOUR),
+                                      domain=("a.example", "b.example")[n % 2]), i))
+             for n, i in enumerate(ids)]
     store.add(items[:10])
     store.add(items[10:25])
     store.add(items[25:])
-    assert [e.event_id for e in store.events("a.example", T0, T0 + HOUR)] == ids[0::2]
-    assert [e.event_id for e in store.events("b.example", T0, T0 + HOUR)] == ids[1::2]
+    assert policy_order(store, "a.example") == ids[0::2]
+    assert policy_order(store, "b.example") == ids[1::2]
+
+
+def with_policy(ev: Event, label: str) -> Event:
+    return Event(time=ev.time, report_domain=ev.report_domain,
+                 policy=Policy("sts", (f"id: {label}",), ev.report_domain, ()),
+                 success=ev.success, failure_details=ev.failure_details,
+                 destinations=ev.destinations, event_id=ev.event_id)
+
+
+def policy_order(store: SqliteEventStore, domain: str) -> list[str]:
+    return [entry.policy.strings[0][len("id: "):]
+            for entry in store.counts(domain, T0, T0 + HOUR).policies]
+
+
+def test_failure_keys_keep_first_seen_order_across_batches(store: SqliteEventStore) -> None:
+    def failed(event_id: str, *results: str) -> tuple[Event, int, int]:
+        return hourly(Event(time=T0 + 1, report_domain="example.org", policy=STS, success=False,
+                            failure_details=tuple(FailureDetail(r) for r in results),
+                            event_id=event_id))
+
+    batches = [[failed("1", "certificate-expired")],
+               [failed("2", "tlsa-invalid", "dane-required"), failed("3", "dane-required")],
+               [failed("4", "starttls-not-supported", "certificate-expired")]]
+    for batch in batches:
+        store.add(batch)
+    assert store.counts("example.org", T0, T0 + HOUR) == count_events(
+        [ev for batch in batches for ev, _, _ in batch])
 
 
 def test_sequence_never_goes_back_after_deletes(store: SqliteEventStore) -> None:
     store.add([hourly(event("a", domain="a.example")), hourly(event("b", domain="b.example"))])
-    (highest,) = store._db.execute("SELECT max(seq) FROM event").fetchone()
+    _, highest = window_mark_in(store._db, "b.example", T0, T0 + HOUR)
     store.delete_window("b.example", T0, T0 + HOUR)  # removes the highest sequence number
     store.add([hourly(event("c", domain="a.example"))])
-    (seq,) = store._db.execute("SELECT seq FROM event WHERE event_id = 'c'").fetchone()
-    assert seq > highest
+    _, seq = window_mark_in(store._db, "a.example", T0, T0 + HOUR)
+    assert seq > highest > 0
 
 
 # --- windows ------------------------------------------------------------------------------------
@@ -232,7 +280,7 @@ def test_frozen_and_emptied_windows_are_not_due(store: SqliteEventStore) -> None
     assert store.delete_window("b.example", T0, T0 + HOUR) == 1
     assert store.due_windows(T0 + HOUR) == [("c.example", T0, T0 + HOUR)]
     # a frozen window's events stay readable until deleted (re-render after a crash)
-    assert [e.event_id for e in store.events("a.example", T0, T0 + HOUR)] == ["a"]
+    assert store.counts("a.example", T0, T0 + HOUR).events == 1
 
 
 def test_late_events_are_dropped_and_counted(store: SqliteEventStore) -> None:
@@ -246,7 +294,7 @@ def test_late_events_are_dropped_and_counted(store: SqliteEventStore) -> None:
     assert store.add(mixed) == 1
     assert store.stats() == {"events": 3, "windows": 2, "frozen_windows": 1,
                              "late_events_dropped": 2}
-    assert [e.event_id for e in store.events("example.org", T0, T0 + HOUR)] == ["a", "b"]
+    assert store.counts("example.org", T0, T0 + HOUR).events == 2
 
 
 def test_delete_keeps_marker_and_purge_removes_it(store: SqliteEventStore) -> None:
@@ -256,7 +304,7 @@ def test_delete_keeps_marker_and_purge_removes_it(store: SqliteEventStore) -> No
     store.freeze("example.org", T0 + HOUR, T0 + 2 * HOUR)
     assert store.delete_window("example.org", T0, T0 + HOUR) == 2
     assert store.delete_window("example.org", T0, T0 + HOUR) == 0
-    assert store.events("example.org", T0, T0 + HOUR) == []
+    assert store.counts("example.org", T0, T0 + HOUR).policies == ()
     assert store.add([hourly(event("late"))]) == 0  # still frozen after deletion
     assert store.stats() == {"events": 1, "windows": 1, "frozen_windows": 2,
                              "late_events_dropped": 1}
@@ -274,9 +322,9 @@ def test_everything_persists_across_reopen(tmp_path: Path) -> None:
         first.add([hourly(event("a")), hourly(event("b", domain="b.example"))])
         first.freeze("b.example", T0, T0 + HOUR)
         first.add([hourly(event("late", domain="b.example"))])
-        before = (first.stats(), first.events("example.org", T0, T0 + HOUR))
+        before = (first.stats(), first.counts("example.org", T0, T0 + HOUR))
     with SqliteEventStore(path) as second:
-        assert (second.stats(), second.events("example.org", T0, T0 + HOUR)) == before
+        assert (second.stats(), second.counts("example.org", T0, T0 + HOUR)) == before
         assert second.due_windows(T0 + HOUR) == [("example.org", T0, T0 + HOUR)]
         assert second.add([hourly(event("a")), hourly(event("late2", domain="b.example"))]) == 0
         assert second.stats()["late_events_dropped"] == 2
@@ -291,8 +339,9 @@ def test_everything_persists_across_reopen(tmp_path: Path) -> None:
     st.tuples(st.just("delete"), st.tuples(st.integers(0, 2), st.integers(0, 2))),
 ), max_size=25))
 def test_matches_a_simple_model(operations: list[tuple[str, object]]) -> None:
-    """Random adds, freezes and deletes agree with a dict-and-list model of the rules."""
-    windows: dict[tuple[str, int, int], list[str | None]] = {}
+    """Random adds, freezes and deletes agree with a dict-and-list model of the rules: the
+    stored counters are those of the accepted events, in acceptance order."""
+    windows: dict[tuple[str, int, int], list[Event]] = {}
     frozen: set[tuple[str, int, int]] = set()
     stored_ids: set[str] = set()
     late = 0
@@ -303,7 +352,10 @@ def test_matches_a_simple_model(operations: list[tuple[str, object]]) -> None:
                 batch, expected, late_ids = [], 0, set()
                 for domain_n, hour, id_n in argument:  # type: ignore[attr-defined]
                     event_id = None if id_n is None else f"id{id_n}"
-                    ev = event(event_id, time_=T0 + hour * HOUR + 1, domain=f"d{domain_n}.test")
+                    ev = event(event_id, time_=T0 + hour * HOUR + 1, domain=f"d{domain_n}.test",
+                               success=id_n is None or id_n % 3 != 0)
+                    if id_n is not None and id_n % 2:  # a policy of its own: order shows
+                        ev = with_policy(ev, str(id_n))
                     batch.append(hourly(ev))
                     key = (ev.report_domain, T0 + hour * HOUR, T0 + (hour + 1) * HOUR)
                     if event_id is not None and event_id in stored_ids:
@@ -316,7 +368,7 @@ def test_matches_a_simple_model(operations: list[tuple[str, object]]) -> None:
                         continue
                     if event_id is not None:
                         stored_ids.add(event_id)
-                    windows.setdefault(key, []).append(event_id)
+                    windows.setdefault(key, []).append(ev)
                     expected += 1
                 assert tested.add(batch) == expected
             else:
@@ -326,11 +378,11 @@ def test_matches_a_simple_model(operations: list[tuple[str, object]]) -> None:
                     tested.freeze(*key)
                     frozen.add(key)
                 else:
+                    # the ids stay: a redelivery after the report is still a duplicate
                     removed = windows.pop(key, [])
-                    stored_ids.difference_update(i for i in removed if i is not None)
                     assert tested.delete_window(*key) == len(removed)
-        for key, ids in windows.items():
-            assert [e.event_id for e in tested.events(*key)] == ids
+        for key, accepted in windows.items():
+            assert tested.counts(*key) == count_events(accepted)
         due = sorted((k for k, ids in windows.items() if ids and k not in frozen),
                      key=lambda k: (k[2], k[0], k[1]))
         assert tested.due_windows(T0 + 10 * HOUR) == due
@@ -395,7 +447,7 @@ def reap(process: subprocess.Popen[str], timeout: float) -> int:
 
 def batches(path: Path) -> dict[tuple[str, int], int]:
     with SqliteEventStore(path) as reopened:
-        ids = [row[0] for row in reopened._db.execute("SELECT event_id FROM event")]
+        ids = [row[0] for row in reopened._db.execute("SELECT event_id FROM event_seen")]
     return Counter((i.split(":")[0], int(i.split(":")[1])) for i in ids)
 
 
@@ -474,3 +526,19 @@ def test_two_processes_lose_nothing(tmp_path: Path) -> None:
         assert reap(writer, 120) == 0
     found = batches(path)
     assert found == {(run, n): 200 for run in ("p1", "p2") for n in range(60)}
+
+
+def test_ids_outlive_their_counters_until_the_marker_is_purged(
+        store: SqliteEventStore) -> None:
+    store.add([hourly(event("a")), hourly(event("b", time_=T0 + 3 * HOUR + 1))])
+    store.freeze("example.org", T0, T0 + HOUR)
+    assert store.delete_window("example.org", T0, T0 + HOUR) == 1
+    # redelivered after its report went out: a duplicate, not a late event
+    assert store.add([hourly(event("a"))]) == 0
+    assert store.stats()["late_events_dropped"] == 0
+    # a purge cut-off past a window that still holds counters keeps that window's ids
+    assert store.purge_frozen(T0 + 10 * HOUR) == 1
+    ids = {row[0] for row in store._db.execute("SELECT event_id FROM event_seen")}
+    assert ids == {"b"}
+    assert store.add([hourly(event("b", time_=T0 + 3 * HOUR + 1))]) == 0
+    assert store.add([hourly(event("a"))]) == 1  # forgotten with its marker: new again
