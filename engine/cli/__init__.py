@@ -12,14 +12,16 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from engine.cli import analyze_command, config_commands, reporting_commands, test_commands
+from engine.cli import (analyze_command, collect_command, config_commands, reporting_commands,
+                        test_commands)
 from engine.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color
 from engine import log
 from engine.errors import ConfigError, EngineError
 from engine.lint.render_text import render_text
 
 #: each command module adds its subcommands in `register(commands)`; the order is --help's
-COMMAND_MODULES = (config_commands, test_commands, reporting_commands, analyze_command)
+COMMAND_MODULES = (config_commands, test_commands, reporting_commands, collect_command,
+                   analyze_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

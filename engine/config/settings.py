@@ -172,6 +172,61 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
         _TLS + "sent-log-retention", ResultType.INTEGER,
         "Seconds the log of sent reports is kept.", default="604800",
         variables=RCPT_DOMAIN_VARS, fallback=604800),
+    # The analysis of incoming reports (spec/reporting.md 7, `tlsrpt analyze`).
+    SettingSpec(
+        "report.analysis.require-dkim", ResultType.BOOLEAN,
+        "Accept an emailed report only when at least one DKIM-Signature verifies (RFC 8460 "
+        "3); false keeps unauthenticated reports with a warning.", default="true", fallback=1),
+    SettingSpec(
+        "report.analysis.require-tlsrpt-service", ResultType.BOOLEAN,
+        "The verifying DKIM key must be restricted to the tlsrpt service (`s=tlsrpt`, "
+        "dkimpy's strict mode).", default="false", fallback=0),
+    SettingSpec(
+        "report.analysis.require-aligned", ResultType.BOOLEAN,
+        "The verifying signature's `d=` must equal the TLS-Report-Submitter domain or be a "
+        "parent domain of it.", default="false", fallback=0),
+    SettingSpec(
+        "report.analysis.store-path", ResultType.PLAIN_TEXT,
+        "The SQLite file of analysed reports (`tlsrpt analyze --store`, `--from-store`, "
+        "`--reprocess`); `--store` overrides it.",
+        fallback_note="`tlsrpt-reports.db` in the current folder"),
+    SettingSpec(
+        "report.analysis.limits.*", ResultType.PLAIN_TEXT,
+        "A safety limit of the analysis (spec/reporting.md 7.4), by name: `input`, `parts`, "
+        "`mime-depth`, `part-size`, `header-size`, `header-fields`, `decompressed`, `ratio`, "
+        "`zip-entries`, `json-depth`, `json-elements`, `policies`, `failure-details`, "
+        "`items`, `policy-string-length`, `string-length`. A whole number; sizes may carry a "
+        "unit (`20MiB`). `tlsrpt analyze --limit NAME=VALUE` overrides it.",
+        fallback_note="the default of spec 7.4 (docs/analysis.md lists them)"),
+    # The libtlsrpt datagram collector (spec/reporting.md 8, `tlsrpt collect`, docs/postfix.md).
+    SettingSpec(
+        "collector.socket", ResultType.PLAIN_TEXT,
+        "The Unix datagram socket `tlsrpt collect` listens on: the file Postfix's "
+        "`smtp_tlsrpt_socket_name` names. `--socket` overrides it.",
+        fallback_note="none: `--socket` is then required"),
+    SettingSpec(
+        "collector.owner", ResultType.PLAIN_TEXT,
+        "User (name or number) that owns the socket file; `--owner` overrides it.",
+        fallback_note="the user running `tlsrpt collect`"),
+    SettingSpec(
+        "collector.group", ResultType.PLAIN_TEXT,
+        "Group (name or number) of the socket file, usually Postfix's; `--group` overrides "
+        "it.", fallback_note="the group of the user running `tlsrpt collect`"),
+    SettingSpec(
+        "collector.mode", ResultType.PLAIN_TEXT,
+        "Permissions of the socket file, in octal (`0660`, `660` or `0o660`); a sender needs "
+        "write permission. `--mode` overrides it.", fallback="0660"),
+    SettingSpec(
+        "collector.max-datagram", ResultType.PLAIN_TEXT,
+        "The longest datagram accepted, in bytes; a longer one is dropped and counted as "
+        "truncated. `--max-datagram` overrides it.", fallback=1048576),
+    SettingSpec(
+        "collector.batch-size", ResultType.PLAIN_TEXT,
+        "Most datagrams stored per transaction. `--batch-size` overrides it.", fallback=1000),
+    SettingSpec(
+        "collector.batch-interval", ResultType.PLAIN_TEXT,
+        "Longest time, in milliseconds, a received datagram waits before it is stored. "
+        "`--batch-interval` overrides it.", fallback=200),
     SettingSpec(
         "signature.*.private-key", ResultType.PLAIN_TEXT,
         "The PEM private key (RSA or Ed25519), usually `%{file:/path/key.pem}%`.",
