@@ -1,51 +1,61 @@
 """Analysis of incoming TLS reports (spec/reporting.md 7.2-7.7), without the CLI.
 
 `analyze_bytes(data)` decides the container by magic bytes only (gzip, zip, JSON, otherwise an
-RFC 5322 message whose MIME parts are searched), decompresses in bounded chunks that stop at
-the limits of 7.4, validates the JSON (7.5, `analysis_schema`), checks DKIM for emailed
-reports (7.6, through `sign.verify_message`) and adds the consistency warnings of 7.7. Every
-failure is an `Analysis` with status "rejected" and one of the codes of 7.8; nothing raises.
+RFC 5322 message whose MIME tree `analysis_mime` walks within the part, depth, header and
+decoded-size limits), decompresses in bounded chunks that stop at the limits of 7.4, validates
+the JSON (7.5, `analysis_schema`), authenticates emailed reports (7.6, `analysis_auth`: DKIM
+required by default) and adds the consistency warnings of 7.7. Every failure is an `Analysis`
+with status "rejected" and one of the codes of 7.8; nothing raises.
 """
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import re
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any, Final
 
+from engine.reporting.analysis_auth import Authentication, DkimOutcome, authenticate
 from engine.reporting.analysis_limits import (
     AUTH_FAILED, DECOMPRESS_ERROR, JSON_SYNTAX, LIMIT_EXCEEDED, NOT_A_REPORT, SCHEMA_ERROR,
     Limits, Rejected, Warning,
 )
+from engine.reporting.analysis_mime import Entity, candidates, decoded_body, parse_entity
 from engine.reporting.analysis_schema import (
     ParsedDetail, ParsedPolicy, ParsedReport, is_json, parse_json, validate,
 )
 
 __all__ = [
     "AUTH_FAILED", "DECOMPRESS_ERROR", "JSON_SYNTAX", "LIMIT_EXCEEDED", "NOT_A_REPORT",
-    "SCHEMA_ERROR", "Analysis", "Limits", "ParsedDetail", "ParsedPolicy", "ParsedReport",
-    "Warning", "analyze_bytes",
+    "SCHEMA_ERROR", "Analysis", "Authentication", "Limits", "MessageFacts", "ParsedDetail",
+    "ParsedPolicy", "ParsedReport", "Warning", "analyze_bytes",
 ]
 
 DnsFunc = Callable[..., bytes | None]
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _ZIP_MAGIC: Final = b"PK\x03\x04"
-_CANDIDATE_TYPES: Final = frozenset((
-    "application/tlsrpt+gzip", "application/tlsrpt+json", "application/tlsrpt",
-    "application/gzip", "application/x-gzip", "application/zip",
-    "application/x-zip-compressed", "application/json", "application/octet-stream"))
-_CANDIDATE_SUFFIXES: Final = (".json", ".json.gz", ".gz", ".zip")
 _HEADER_LINE: Final = re.compile(rb"[!-9;-~]+[ \t]*:")
 # RFC 8460 5.1: sender!policy-domain!begin!end[!unique-id].json[.gz]
 _FILENAME: Final = re.compile(r"[^!]+!([^!]+)!(\d+)!(\d+)(?:![A-Za-z0-9]+)?\.json(?:\.gz)?",
                               re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFacts:
+    """Header fields of an emailed report that the store keeps (spec 7.8), unfolded."""
+
+    sender: str | None              # From
+    to: str | None
+    subject: str | None
+    message_id: str | None
+    date: str | None
+    submitter: str | None           # TLS-Report-Submitter
+    report_domain: str | None       # TLS-Report-Domain
+    return_path: str | None         # the envelope sender, when the delivering MTA added it
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,8 @@ class Analysis:
     path: str | None = None                   # JSON path of the first error (SCHEMA_ERROR)
     errors: tuple[Warning, ...] = ()
     dkim: tuple[bool, ...] = ()               # per DKIM-Signature, topmost first (email only)
+    facts: MessageFacts | None = None         # emails only
+    dkim_outcome: DkimOutcome | None = None   # emails whose report was read
 
     @property
     def accepted(self) -> bool:
@@ -77,8 +89,10 @@ class _Context:
 
 
 def analyze_bytes(data: bytes, *, limits: Limits = Limits(), dnsfunc: DnsFunc | None = None,
-                  require_dkim: bool = False) -> Analysis:
-    """Analyse one raw input (a file, an HTTPS body, or a whole RFC 5322 message)."""
+                  auth: Authentication = Authentication()) -> Analysis:
+    """Analyse one raw input (a file, an HTTPS body, or a whole RFC 5322 message). `auth`
+    applies to emails only (spec 7.6); DNS for DKIM goes through `dnsfunc` (the system
+    resolver when None)."""
     context = _Context(limits)
     if len(data) > limits.max_input:
         return _rejected(Rejected(LIMIT_EXCEEDED, f"input of {len(data)} bytes exceeds "
@@ -92,7 +106,7 @@ def analyze_bytes(data: bytes, *, limits: Limits = Limits(), dnsfunc: DnsFunc | 
     if _HEADER_LINE.match(data) is None:
         return _rejected(Rejected(NOT_A_REPORT, "neither gzip, zip, JSON nor an RFC 5322 "
                                                 "message"), context, ())
-    return _analyze_message(data, context, dnsfunc, require_dkim)
+    return _analyze_message(data, context, dnsfunc, auth)
 
 
 # --- containers (7.3) ---------------------------------------------------------------------
@@ -244,105 +258,71 @@ def _unzip(data: bytes, context: _Context) -> bytes:
 # --- email (7.2, 7.6, 7.7) ------------------------------------------------------------------
 
 def _analyze_message(data: bytes, context: _Context, dnsfunc: DnsFunc | None,
-                     require_dkim: bool) -> Analysis:
+                     auth: Authentication) -> Analysis:
     limits = context.limits
     try:
-        message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(data)
-    except Exception as error:  # noqa: BLE001 - untrusted input, the parser is lenient anyway
-        return _rejected(Rejected(NOT_A_REPORT, f"unparseable message: {error}"), context,
-                         ("email",))
-    if message.get_content_type() == "multipart/report":
-        report_type = (message.get_param("report-type") or "")
-        if isinstance(report_type, tuple):
-            report_type = report_type[2]
-        if str(report_type).lower() != "tlsrpt":
-            return _rejected(Rejected(NOT_A_REPORT, f"multipart/report of report-type "
-                                                    f"{report_type!r}"), context, ("email",))
-    try:
-        candidates = list(_candidates(message, limits))
+        top = parse_entity(data, 0, len(data), 0, limits)
+        if top.content_type == "multipart/report":
+            report_type = top.headers.get_param("report-type") or ""
+            if isinstance(report_type, tuple):
+                report_type = report_type[2]
+            if str(report_type).lower() != "tlsrpt":
+                raise Rejected(NOT_A_REPORT, f"multipart/report of report-type "
+                                             f"{report_type!r}")
+        parts = candidates(top, limits)
     except Rejected as rejection:
         return _rejected(rejection, context, ("email",))
+    facts = _facts(top.headers)
     first_failure: tuple[Rejected, _Context, tuple[str, ...]] | None = None
-    chosen: tuple[ParsedReport, tuple[str, ...], _Context, Message] | None = None
-    for part in candidates:
+    chosen: tuple[ParsedReport, tuple[str, ...], _Context, Entity] | None = None
+    for part in parts:
         attempt = _Context(limits)
-        payload: Any = b""
+        payload = b""
         try:
-            payload = part.get_payload(decode=True)
-            if not isinstance(payload, bytes) or not payload:
+            payload = decoded_body(part, limits)
+            if not payload:
                 raise Rejected(NOT_A_REPORT, "empty part")
-            if len(payload) > limits.max_part:
-                raise Rejected(LIMIT_EXCEEDED, f"decoded part of {len(payload)} bytes exceeds "
-                                               f"{limits.max_part}")
             if not (payload[:2] == _GZIP_MAGIC or payload[:4] == _ZIP_MAGIC
                     or is_json(payload)):
-                raise Rejected(NOT_A_REPORT, f"part {part.get_content_type()} holds no "
-                                             f"gzip, zip or JSON")
+                raise Rejected(NOT_A_REPORT, f"part {part.content_type} holds no gzip, zip or "
+                                             f"JSON")
             report, chain = _payload(payload, attempt)
         except Rejected as rejection:
             if first_failure is None or (first_failure[0].code == NOT_A_REPORT
                                          and rejection.code != NOT_A_REPORT):
-                first_failure = (rejection, attempt, ("email", *_chain_of(payload or b"")))
+                first_failure = (rejection, attempt, ("email", *_chain_of(payload)))
             continue
         chosen = (report, ("email", *chain), attempt, part)
         break
     if chosen is None:
         if first_failure is None:
             return _rejected(Rejected(NOT_A_REPORT, "no candidate part (spec 7.2)"), context,
-                             ("email",))
-        return _rejected(*first_failure)
+                             ("email",), facts)
+        return _rejected(*first_failure, facts)
     report, chain, attempt, part = chosen
     warnings = list(attempt.warnings)
-    results = _dkim(data, dnsfunc)
-    if not any(results):
-        text = ("no DKIM-Signature" if not results
-                else f"none of {len(results)} DKIM signatures verifies")
-        if require_dkim:
-            return Analysis("rejected", AUTH_FAILED, text, tuple(warnings), None, chain,
-                            dkim=tuple(results))
-        warnings.append(Warning("$", f"unauthenticated: {text} (RFC 8460 3)"))
-    warnings.extend(_consistency(message, part, report))
+    outcome = authenticate(data, facts.submitter, auth, dnsfunc)
+    if outcome.problem is not None:
+        if auth.require_dkim:
+            return Analysis("rejected", AUTH_FAILED, outcome.problem, tuple(warnings), None,
+                            chain, dkim=outcome.verified, facts=facts, dkim_outcome=outcome)
+        warnings.append(Warning("$", f"unauthenticated: {outcome.problem} (RFC 8460 3)"))
+    warnings.extend(_consistency(top.headers, part.headers, report))
     return Analysis("accepted", None, None, tuple(warnings), report, chain,
-                    dkim=tuple(results))
+                    dkim=outcome.verified, facts=facts, dkim_outcome=outcome)
 
 
-def _candidates(message: Message, limits: Limits) -> Iterator[Message]:
-    """Candidate parts in document order (spec 7.2); LIMIT_EXCEEDED past the part/depth caps."""
-    if not message.is_multipart() and message.get_content_type() != "message/rfc822":
-        yield message  # the body of a single-part message
-        return
-    seen = 0
-    stack: list[tuple[Message, int]] = [(message, 0)]
-    while stack:
-        part, depth = stack.pop()
-        seen += 1
-        if seen > limits.max_parts:
-            raise Rejected(LIMIT_EXCEEDED, f"more than {limits.max_parts} MIME parts")
-        if depth > limits.max_mime_depth:
-            raise Rejected(LIMIT_EXCEEDED, f"MIME nesting deeper than {limits.max_mime_depth}")
-        if part.is_multipart():
-            children = part.get_payload()
-            if isinstance(children, list):
-                stack.extend((child, depth + 1) for child in reversed(children)
-                             if isinstance(child, Message))
-            continue
-        if _is_candidate(part):
-            yield part
+def _facts(headers: Message) -> MessageFacts:
+    def field(name: str) -> str | None:
+        value = headers.get(name)
+        if value is None:
+            return None
+        text = " ".join(str(value).split())  # unfolded; undecodable bytes stay escaped
+        return text or None
 
-
-def _is_candidate(part: Message) -> bool:
-    kind = part.get_content_type()
-    name = (part.get_filename() or part.get_param("name") or "")
-    name = str(name).lower() if not isinstance(name, tuple) else str(name[2]).lower()
-    if kind == "text/plain":
-        return name.endswith(".json")
-    return kind in _CANDIDATE_TYPES or name.endswith(_CANDIDATE_SUFFIXES)
-
-
-def _dkim(data: bytes, dnsfunc: DnsFunc | None) -> list[bool]:
-    from engine.reporting.sign import system_dnsfunc, verify_message
-
-    return verify_message(data, dnsfunc if dnsfunc is not None else system_dnsfunc())
+    return MessageFacts(field("From"), field("To"), field("Subject"), field("Message-ID"),
+                        field("Date"), field("TLS-Report-Submitter"),
+                        field("TLS-Report-Domain"), field("Return-Path"))
 
 
 def _consistency(message: Message, part: Message, report: ParsedReport) -> list[Warning]:
@@ -374,6 +354,7 @@ def _consistency(message: Message, part: Message, report: ParsedReport) -> list[
     return warnings
 
 
-def _rejected(rejection: Rejected, context: _Context, chain: tuple[str, ...]) -> Analysis:
+def _rejected(rejection: Rejected, context: _Context, chain: tuple[str, ...],
+              facts: MessageFacts | None = None) -> Analysis:
     return Analysis("rejected", rejection.code, rejection.reason, tuple(context.warnings), None,
-                    chain, path=rejection.path, errors=context.errors)
+                    chain, path=rejection.path, errors=context.errors, facts=facts)

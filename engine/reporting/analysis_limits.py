@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from typing import Final
 
 MIB: Final = 1024 * 1024
@@ -24,6 +26,8 @@ class Limits:
     max_parts: int = 100                 # MIME parts walked
     max_mime_depth: int = 10             # MIME nesting
     max_part: int = 10 * MIB             # decoded size of one MIME part
+    max_header_bytes: int = 256 * 1024   # header block of one MIME entity
+    max_header_fields: int = 1_000       # header fields of one MIME entity
     max_decompressed: int = 20 * MIB     # gzip / zip output
     max_ratio: int = 1000                # abort when output > ratio_floor and > ratio * input
     ratio_floor: int = 1 * MIB
@@ -36,6 +40,38 @@ class Limits:
     max_policy_string: int = 8_192       # code points of a policy-string item
     max_string: int = 1_024              # code points of any other string
     max_container: int = 10_000          # elements of any JSON array / members of any object
+
+
+#: the user-facing name of each limit (`--limit NAME=VALUE`, `report.analysis.limits.NAME`)
+LIMIT_NAMES: Final = {
+    "input": "max_input", "parts": "max_parts", "mime-depth": "max_mime_depth",
+    "part-size": "max_part", "header-size": "max_header_bytes",
+    "header-fields": "max_header_fields", "decompressed": "max_decompressed",
+    "ratio": "max_ratio", "zip-entries": "max_zip_entries", "json-depth": "max_depth",
+    "json-elements": "max_container", "policies": "max_policies",
+    "failure-details": "max_details", "items": "max_items",
+    "policy-string-length": "max_policy_string", "string-length": "max_string",
+}
+_SIZE: Final = re.compile(r"\s*(\d+)\s*(|k|kb|kib|m|mb|mib|g|gb|gib)\s*", re.IGNORECASE)
+_UNITS: Final = {"": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": MIB, "mb": 1000 ** 2,
+                 "mib": MIB, "g": 1024 * MIB, "gb": 1000 ** 3, "gib": 1024 * MIB}
+
+
+def limits_with(overrides: Mapping[str, str], base: Limits = Limits()) -> Limits:
+    """`base` with the named limits replaced; a value is a whole number, sizes may carry a
+    unit (`20MiB`, `512k`). ValueError names the offending limit."""
+    known = {field.name for field in fields(Limits)}
+    changes: dict[str, int] = {}
+    for name, text in overrides.items():
+        attribute = LIMIT_NAMES.get(name.strip().lower())
+        if attribute is None or attribute not in known:
+            raise ValueError(f"unknown limit {name!r} (known: {', '.join(LIMIT_NAMES)})")
+        match = _SIZE.fullmatch(str(text))
+        if match is None or int(match.group(1)) * _UNITS[match.group(2).lower()] < 1:
+            raise ValueError(f"limit {name}: expected a positive whole number or size such as "
+                             f"20MiB, got {text!r}")
+        changes[attribute] = int(match.group(1)) * _UNITS[match.group(2).lower()]
+    return replace(base, **changes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,9 @@ MAX_INT: Final = 2 ** 63 - 1
 _BOM: Final = b"\xef\xbb\xbf"
 # one JSON string, a structural character, or a run of anything else (no backtracking blow-up)
 _TOKEN: Final = re.compile(rb'"[^"\\]*(?:\\[\s\S][^"\\]*)*"|[\[\]{}]|[^"\[\]{}]+|"')
+_STRING: Final = re.compile(rb'"[^"\\]*(?:\\[\s\S][^"\\]*)*"')
+_BRACKET: Final = re.compile(rb"[\[\]{}]")
+_INNERMOST: Final = re.compile(rb"\[[^\[\]{}]*\]|\{[^\[\]{}]*\}")
 _DATE: Final = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?")
 _TOP_KEYS: Final = ("organization-name", "date-range", "contact-info", "report-id", "policies")
@@ -123,7 +126,33 @@ def parse_json(data: bytes, limits: Limits) -> Any:
 
 
 def _scan(data: bytes, limits: Limits) -> None:
-    """Nesting depth and element counts, without recursion and stopping at the first excess."""
+    """Nesting depth and element counts, without recursion and stopping at the first excess.
+
+    Fast path for the common case: with every string cut out (one regex pass in C), a report
+    that has fewer commas than one container may hold can only break the depth rule, which a
+    walk over its few brackets checks. Anything unusual (a stray quote, unbalanced or too
+    deep brackets, many commas) goes to the token-by-token scan, which names the problem."""
+    # the counts on `data` bound the pieces `sub` may make (strings sit between commas,
+    # colons and brackets), so that the fast path never costs more memory than the scan
+    if (data.count(b",") < limits.max_container
+            and data.count(b"{") + data.count(b"[") < limits.max_container):
+        skeleton = _STRING.sub(b"", data)
+    else:
+        skeleton = b'"'
+    if b'"' not in skeleton:
+        # each pass removes the innermost containers, i.e. one level of nesting: when none
+        # is left after max_depth passes, the brackets balance within the depth limit
+        for _ in range(limits.max_depth):
+            skeleton, removed = _INNERMOST.subn(b"", skeleton)
+            if not removed:
+                break
+        if _BRACKET.search(skeleton) is None:
+            return
+    _full_scan(data, limits)
+
+
+def _full_scan(data: bytes, limits: Limits) -> None:
+    """The scan of `_scan`, one token at a time, raising the precise rejection."""
     stack: list[int] = []           # commas seen per open container
     for match in _TOKEN.finditer(data):
         token = match.group() if match.end() - match.start() == 1 else None

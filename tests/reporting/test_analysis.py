@@ -8,8 +8,6 @@ import base64
 import gzip
 import io
 import json
-import threading
-import tracemalloc
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -22,40 +20,24 @@ import pytest
 from engine.config.signatures import SignatureConfig, load_private_key
 from engine.reporting.analysis import (
     AUTH_FAILED, DECOMPRESS_ERROR, JSON_SYNTAX, LIMIT_EXCEEDED, NOT_A_REPORT, SCHEMA_ERROR,
-    Analysis, Limits, analyze_bytes,
+    Analysis, Authentication, Limits, analyze_bytes,
 )
 from engine.reporting.build import build_report, filename
 from engine.reporting.message import build_message, compress
 from engine.reporting.model import Event, FailureDetail, Policy
 from engine.reporting.sign import sign_message
+from tests.reporting.bounded import MIB, guarded
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 KEYS = Path(__file__).resolve().parents[2] / "examples" / "keys"
-MIB = 1024 * 1024
 T_2016_04_01 = 1459468800
 T_2024_06_03 = 1717372800
+#: RFC 8460 3 makes DKIM mandatory (the default); the fixtures' emails are unsigned
+UNSIGNED_OK = Authentication(require_dkim=False)
 
 
 def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
-
-
-def guarded(data: bytes, *, seconds: float = 60.0, peak_mib: float = 64.0,
-            **options: Any) -> Analysis:
-    """analyze_bytes in a thread with a hang guard, asserting the traced memory peak."""
-    outcome: list[Analysis] = []
-    tracemalloc.start()
-    try:
-        worker = threading.Thread(target=lambda: outcome.append(analyze_bytes(data, **options)),
-                                  daemon=True)
-        worker.start()
-        worker.join(seconds)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert not worker.is_alive(), f"analysis still running after {seconds} s"
-    assert peak < peak_mib * MIB, f"peak {peak / MIB:.1f} MiB"
-    return outcome[0]
 
 
 def warning_paths(analysis: Analysis) -> list[str]:
@@ -107,7 +89,7 @@ def test_rpt01_attachment_gzip_equals_json() -> None:
 
 
 def test_rpt01_email_consistency_warnings_only() -> None:
-    analysis = analyze_bytes(fixture("mailauth-rpt01.eml"))
+    analysis = analyze_bytes(fixture("mailauth-rpt01.eml"), auth=UNSIGNED_OK)
     check_rpt01(analysis)
     assert analysis.container == ("email", "gzip", "json")
     assert analysis.report == analyze_bytes(fixture("mailauth-rpt01.json")).report
@@ -124,12 +106,12 @@ def test_rpt01_email_consistency_warnings_only() -> None:
 
 
 def test_rpt01_email_require_dkim_auth_failed() -> None:
-    analysis = analyze_bytes(fixture("mailauth-rpt01.eml"), require_dkim=True)
+    analysis = analyze_bytes(fixture("mailauth-rpt01.eml"))  # require-dkim is the default
     assert (analysis.status, analysis.code, analysis.report) == ("rejected", AUTH_FAILED, None)
 
 
 def test_rpt02_email_plain_json_part() -> None:
-    analysis = analyze_bytes(fixture("mailauth-rpt02.eml"))
+    analysis = analyze_bytes(fixture("mailauth-rpt02.eml"), auth=UNSIGNED_OK)
     assert analysis.accepted, analysis
     assert analysis.container == ("email", "json")
     assert analysis.report == analyze_bytes(fixture("mailauth-rpt02.json")).report
@@ -187,7 +169,7 @@ def test_mislabelled_plain_json_as_gzip_part() -> None:
                "--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
                "--b\r\nContent-Type: application/tlsrpt+gzip\r\n"
                "Content-Transfer-Encoding: base64\r\n\r\n" + body + "\r\n--b--\r\n")
-    analysis = analyze_bytes(message.encode())
+    analysis = analyze_bytes(message.encode(), auth=UNSIGNED_OK)
     assert analysis.accepted and analysis.container == ("email", "json")
 
 
@@ -313,7 +295,7 @@ def test_nested_rfc822_and_first_valid_candidate_wins() -> None:
              b'Content-Type: multipart/mixed; boundary="o"\r\n\r\n'
              b"--o\r\nContent-Type: application/json\r\n\r\n{broken\r\n"
              b"--o\r\nContent-Type: message/rfc822\r\n\r\n" + inner + b"\r\n--o--\r\n")
-    analysis = analyze_bytes(outer)
+    analysis = analyze_bytes(outer, auth=UNSIGNED_OK)
     check_rpt01(analysis)
     assert analysis.container == ("email", "gzip", "json")
 
@@ -441,7 +423,7 @@ def built_message() -> tuple[bytes, Any]:
 
 def test_round_trip_counts_and_no_warnings() -> None:
     message, built = built_message()
-    analysis = analyze_bytes(message)
+    analysis = analyze_bytes(message, auth=UNSIGNED_OK)
     assert analysis.accepted, analysis
     assert analysis.container == ("email", "gzip", "json")
     report = analysis.report
@@ -471,12 +453,44 @@ def test_round_trip_signed_with_dkim() -> None:
     def dns(name: bytes, timeout: int = 5) -> bytes | None:
         return record if name == b"ed-2026._domainkey.example.org." else None
 
-    analysis = analyze_bytes(signed, dnsfunc=dns, require_dkim=True)
+    analysis = analyze_bytes(signed, dnsfunc=dns)
     assert analysis.accepted and analysis.dkim == (True,)
     assert analysis.warnings == ()
     tampered = signed.replace(b"Subject: Report Domain", b"Subject: Forged Domain")
-    failed = analyze_bytes(tampered, dnsfunc=dns, require_dkim=True)
+    failed = analyze_bytes(tampered, dnsfunc=dns)
     assert (failed.code, failed.dkim) == (AUTH_FAILED, (False,))
-    lenient = analyze_bytes(tampered, dnsfunc=dns)
+    lenient = analyze_bytes(tampered, dnsfunc=dns, auth=UNSIGNED_OK)
     assert lenient.accepted
     assert any("none of 1 DKIM" in w.message for w in lenient.warnings)
+
+
+@pytest.mark.parametrize(("depth", "accepted"), [(16, True), (17, False)])
+def test_json_depth_limit_is_exact(depth: int, accepted: bool) -> None:
+    from engine.reporting.analysis_limits import Rejected
+    from engine.reporting.analysis_schema import parse_json
+
+    # the object is level 1, then depth - 1 nested arrays: the pre-scan's fast path and its
+    # token-by-token scan must draw the line at the same place
+    data = b'{"a":' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+    if not accepted:
+        with pytest.raises(Rejected, match="nesting deeper than 16"):
+            parse_json(data, Limits())
+        return
+    value, levels = parse_json(data, Limits()), 1
+    value = value["a"]
+    while isinstance(value, list):
+        levels += 1
+        value = value[0] if value else None
+    assert levels == depth
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b'{"a": [1, 2}', "truncated JSON (unclosed array or object)"),
+    (b'{"a": [1, 2}]}', "unbalanced } at byte 13"),
+    (b'{"a": "x", "b": [1, 2]', "truncated JSON (unclosed array or object)"),
+    (b'{"a": "x}', "unterminated string at byte 6"),
+    (b'{"a": 1}}', "unbalanced } at byte 8"),
+])
+def test_prescan_errors_name_the_problem(data: bytes, reason: str) -> None:
+    analysis = analyze_bytes(data)
+    assert (analysis.code, analysis.reason) == (JSON_SYNTAX, reason)
