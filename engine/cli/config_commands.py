@@ -11,6 +11,7 @@ from typing import Any
 from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color, jsonable,
                                parse_var, read_config, show, var_option)
 from engine.config.settings import TLS_AGGREGATE_KEYS
+from engine.errors import Diagnostic
 
 
 def command_eval(args: argparse.Namespace) -> int:
@@ -67,7 +68,7 @@ def command_lint(args: argparse.Namespace) -> int:
         raise UsageError("lint needs at least one CONFIG file (or --explain CODE)")
     select = tuple(code.strip().upper() for item in args.select for code in item.split(","))
     ignore = tuple(code.strip().upper() for item in args.ignore for code in item.split(","))
-    diagnostics = []
+    diagnostics: list[Diagnostic] = []
     sources: dict[str | None, str] = {}
     unreadable = False
     checked = 0

@@ -233,10 +233,10 @@ class _Emitter:
             self.line(f"m = {linear}({text})")
         else:
             search = self.bind(python, "research")
-            subject = self.temp()
-            self.line(f"{subject} = {text}")
-            self.line(f"m = {search}({subject}) if _len({subject}) <= "
-                      f"{node.pattern.python_limit} else {linear}({subject})")
+            held = self.temp()
+            self.line(f"{held} = {text}")
+            self.line(f"m = {search}({held}) if _len({held}) <= "
+                      f"{node.pattern.python_limit} else {linear}({held})")
         keep, clear = ("; C0 = m.group()", "; C0 = ''") if self.uses_whole_match else ("", "")
         self.line(f"if m is not None: C = m.groups(''){keep}; {target} = 1")
         self.line(f"else: C = (){clear}; {target} = 0")
@@ -351,7 +351,7 @@ class _Emitter:
                                    "fn_" + node.function + "_")
         if node.function == "contains" and _is_string_array(node.arguments[0]) and isinstance(
                 node.arguments[1], (ast.Variable, ast.Global)):
-            members = self.bind(frozenset(self.folder.constant(node.arguments[0])), "members")
+            members = self.bind(_members(self.folder.constant(node.arguments[0])), "members")
             temp = self.temp()
             listed = literal_code(self.folder.constant(node.arguments[0]))
             return (f"({temp} in {members} if _type({temp} := "
@@ -604,7 +604,7 @@ class _Emitter:
             kind = _INLINE_KINDS.get(node.function, int)
             return _Operand(target, kind, flag=kind is int)
         if node.function == "contains" and _is_string_array(node.arguments[0]):
-            members = self.bind(frozenset(self.folder.constant(node.arguments[0])), "members")
+            members = self.bind(_members(self.folder.constant(node.arguments[0])), "members")
             needle = operands[1]
             cleaned = f"_clean({needle.code})" if needle.raw else needle.code
             if needle.kind is str:
@@ -681,6 +681,12 @@ _INTEGER_RESULTS: Final = _FLAG_RESULTS | {
 def _is_string_array(node: ast.Node) -> bool:
     return isinstance(node, ast.Array) and all(
         isinstance(item, ast.Literal) and isinstance(item.value, str) for item in node.items)
+
+
+def _members(value: Value) -> frozenset[Value]:
+    """The elements of a string array's constant (see `_is_string_array`), for `in` tests."""
+    assert isinstance(value, list)  # an ast.Array folds to a list
+    return frozenset(value)
 
 
 def _interval(node: ast.Node, emitter: _Emitter, bound: int) -> tuple[int, int] | None:

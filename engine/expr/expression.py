@@ -57,7 +57,7 @@ class Expression:
 
     def __call__(self, variables: Mapping[str, Any] | None = None,
                  config: Mapping[str, str] | None = None, services: Any = None) -> Value:
-        return self.evaluate(variables, config, services)  # type: ignore[no-any-return]
+        return self.evaluate(variables, config, services)
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
@@ -99,4 +99,4 @@ def evaluate(source: str, variables: Mapping[str, Any] | None = None,
     if variables:
         names.update(name for name in variables if not name.startswith("$"))
     expression = compile_expression(source, names, config=config or {})
-    return expression.evaluate(variables, config, services)  # type: ignore[no-any-return]
+    return expression.evaluate(variables, config, services)

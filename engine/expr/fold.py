@@ -76,7 +76,7 @@ def literal_code(value: Value) -> str:
         if value != value:
             return "_NAN"
         if value in (float("inf"), float("-inf")):
-            return "_INF" if value > 0 else "(-_INF)"  # type: ignore[operator]
+            return "_INF" if value > 0 else "(-_INF)"
         return repr(value)
     if cls is list:
         return "[" + ", ".join(literal_code(item) for item in value) + "]"  # type: ignore[union-attr]

@@ -52,7 +52,7 @@ def normalise(value: object, depth: int = 0) -> Value:
     # issubclass(type(...)), not isinstance: isinstance believes an object's `__class__`,
     # which the object itself can fake.
     if issubclass(cls, bool):
-        return int(value)  # type: ignore[call-overload]
+        return int(value)  # type: ignore[call-overload,no-any-return]
     if issubclass(cls, int):
         return saturate(int(value))  # type: ignore[call-overload]
     if issubclass(cls, float):
@@ -210,7 +210,7 @@ def display(value: Value) -> str:
 def list_view(value: Value) -> list[Value]:
     """An Array's elements; `''` gives none; any other value is a one-element list (5.5)."""
     if value.__class__ is list:
-        return value  # type: ignore[return-value]
+        return value
     if value == "" and value.__class__ is str:
         return []
     return [value]
@@ -224,7 +224,7 @@ def index_view(value: Value) -> int | None:
     if cls is float:
         if value != value or value <= 0:  # type: ignore[operator]
             return 0
-        return USIZE_MAX if value >= 18446744073709551615.0 else int(value)  # type: ignore[arg-type]
+        return USIZE_MAX if value >= 18446744073709551615.0 else int(value)  # type: ignore[operator,arg-type]
     if cls is str:
         if _UINT_TEXT.match(value) is None:  # type: ignore[arg-type]
             return None
@@ -290,7 +290,7 @@ def compare(left: Value, right: Value) -> int | None:
     if left_cls is list:
         if right_cls is not list:
             return 1
-        for a, b in zip(left, right):  # type: ignore[call-overload]
+        for a, b in zip(left, right):  # type: ignore[arg-type]
             order = compare(a, b)
             if order != 0:
                 return order
@@ -320,11 +320,11 @@ def add(left: Value, right: Value) -> Value:
     left_cls = left.__class__
     right_cls = right.__class__
     if left_cls is int and right_cls is int:
-        return saturate(left + right)  # type: ignore[operator]
+        return saturate(left + right)  # type: ignore[operator,arg-type]
     if (left_cls is int or left_cls is float) and (right_cls is int or right_cls is float):
         return float(left) + float(right)  # type: ignore[arg-type]
     if left_cls is list:
-        return left + right if right_cls is list else left + [right]  # type: ignore[operator,list-item]
+        return left + right if right_cls is list else left + [right]  # type: ignore[operator]
     if right_cls is list:
         return [left] + right  # type: ignore[operator]
     if left_cls is str:

@@ -17,7 +17,7 @@ _BLUE = "\x1b[1;34m"
 _RESET = "\x1b[0m"
 
 
-def render_text(diagnostics: Iterable[Diagnostic], sources: Mapping[str | None, str],
+def render_text(diagnostics: Iterable[Diagnostic], sources: Mapping[str | None, str | None],
                 color: bool = False) -> str:
     """Render every diagnostic; `sources` maps a file name (None for inline text) to its text."""
     return "".join(render_one(d, sources.get(d.file), color) + "\n" for d in diagnostics)

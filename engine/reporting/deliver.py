@@ -235,6 +235,7 @@ def _transaction(client: smtplib.SMTP, mail_from: str, recipients: Sequence[str]
             options.append("SMTPUTF8")  # smtplib raises SMTPNotSupportedError if not offered
     elif smtputf8:
         raise smtplib.SMTPNotSupportedError("SMTPUTF8 not supported by the relay")
+    text: bytes | str  # replies are bytes; an SMTPDataError's text may be a str
     code, text = client.mail(mail_from, options)
     if code != 250:
         _reset(client, code)

@@ -476,7 +476,7 @@ class RecordResolver:
                                             raise_on_no_answer=False, search=False)
         except dns.resolver.NXDOMAIN as err:
             try:
-                response = err.response(qname)
+                response = err.response(qname)  # type: ignore[no-untyped-call]
             except KeyError:
                 response = None
             return RecordResult(Outcome.NOT_FOUND), _clamp_ttl(_negative_ttl(response, qname))
