@@ -255,6 +255,9 @@ def _print_entry(entry: dict[str, Any]) -> None:
     if entry["status"] != "accepted":
         where = f" at {entry['path']}" if entry["path"] else ""
         print(f"{entry['input']}: rejected ({entry['code']}{where}): {entry['reason']}{stored}")
+        if entry["code"] == "AUTH_FAILED":
+            print("  (RFC 8460 asks for a valid DKIM signature on emailed reports; "
+                  "--no-require-dkim reads it anyway, with a warning)")
         return
     report = entry["report"]
     print(f"{entry['input']}: report {report['report_id']} from "
