@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -13,7 +14,7 @@ from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, c
 from engine.config.trace import Outcome, Trace, trace, typed_text, value_type
 from engine.errors import ConfigError
 from engine.expr.scope import STALWART_VARIABLES
-from engine.testing.cases import CaseFile, read_case_file, suggest
+from engine.testing.cases import Case, CaseFile, read_case_file, suggest
 from engine.testing.render import format_failure, summary, to_json
 from engine.testing.run import CaseResult, Runner, show
 
@@ -67,20 +68,44 @@ def _text_of(file: str | None) -> str | None:
 
 def command_explain(args: argparse.Namespace) -> int:
     config = read_config(args.config)
-    variables = dict(parse_var(item) for item in args.var)
-    for name in variables:
+    given = dict(parse_var(item) for item in args.var)
+    for name in given:
         if not name.startswith("$") and name not in STALWART_VARIABLES:
             raise UsageError(f"--var {name}: unknown variable{suggest(name, STALWART_VARIABLES)}")
-    found = trace(config, args.key, variables)
+    services = None
+    variables = given
+    if args.case is not None:
+        case = _chosen_case(args.case)
+        variables = {**case.variables, **given}  # --var adds to the case's context or wins
+        services = case.fixtures.services()
+    found = trace(config, args.key, variables, services)
     if args.json:
         print(json.dumps({"variables": variables, **trace_json(found)}, ensure_ascii=False,
                          indent=2))
     else:
-        given = ", ".join(f"{name} = {show(value)}" for name, value in variables.items())
-        print(f"{found.key} for {given or 'no variables'}")
+        context = ", ".join(f"{name} = {show(value)}" for name, value in variables.items())
+        print(f"{found.key} for {context or 'no variables'}")
         sys.stdout.write(trace_text(found))
     return EXIT_OK if found.error is None else EXIT_FINDINGS
 
+
+
+def _chosen_case(selector: str) -> Case:
+    """`--case TESTFILE[:NAME]`: the case of TESTFILE whose name contains NAME (the only case
+    when NAME is not given), for its variables and service fixtures."""
+    path, _, name = selector.partition(":") if not os.path.isfile(selector) else (selector, "", "")
+    if not os.path.isfile(path):
+        raise UsageError(f"--case {selector}: cannot read {path}: no such file")
+    cases = read_case_file(path).cases
+    matching = [case for case in cases if name.lower() in case.name.lower()]
+    listed = "; ".join(case.name for case in cases)
+    if not matching:
+        raise UsageError(f"--case {selector}: no case of {path} has {name!r} in its name "
+                         f"(cases: {listed})")
+    if len(matching) > 1:
+        raise UsageError(f"--case {selector}: {len(matching)} cases of {path} match; name one "
+                         f"with {path}:NAME (cases: {listed})")
+    return matching[0]
 
 
 def _reads_text(reads: Any) -> str:
@@ -187,5 +212,9 @@ def register(commands: Any) -> None:
     explain.add_argument("config", metavar="CONFIG", help="configuration file (- for stdin)")
     explain.add_argument("key", metavar="KEY", help="setting, e.g. report.tls.aggregate.send")
     var_option(explain)
+    explain.add_argument("--case", metavar="TESTFILE[:NAME]",
+                         help="start from a test case: its variables (--var adds or overrides) "
+                              "and its service fixtures; NAME is part of the case's name, "
+                              "needed when the file has several cases")
     explain.add_argument("--json", action="store_true", help="print JSON")
     explain.set_defaults(handler=command_explain)

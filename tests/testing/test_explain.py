@@ -97,3 +97,57 @@ def test_trace_of_unset_and_default_settings() -> None:
     default = trace(config, "report.submitter")
     assert (default.value, default.produced_by) == (
         "mx1.example.org", "the built-in default (not set in the configuration)")
+
+
+CASES = """\
+config = "tlsrpt.toml"
+
+[[case]]
+name = "local domains get no report"
+vars = { rcpt_domain = "example.org" }
+services = { local-domains = ["example.org"], dns = { "other.org" = { txt = "v=spf1 -all" } } }
+expect."report.tls.aggregate.send" = "never"
+
+[[case]]
+name = "busy domains are hourly"
+vars = { rcpt_domain = "busy.net" }
+services = { keys = { "hourly:busy.net" = "yes" } }
+expect."report.tls.aggregate.send" = "hourly"
+"""
+
+
+def test_explain_from_a_case_uses_its_fixtures_and_variables(
+        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "t.tlsrpt-test.toml").write_text(CASES, encoding="utf-8")
+    # without fixtures the first rule's service function fails
+    status, out, _ = run(capsys, "explain", "tlsrpt.toml", "report.tls.aggregate.send",
+                         "--var", "rcpt_domain=busy.net")
+    assert status == 1 and "failed" in out
+    status, out, _ = run(capsys, "explain", "tlsrpt.toml", "report.tls.aggregate.send",
+                         "--case", "t.tlsrpt-test.toml:BUSY", "--json")
+    assert status == 0
+    found = json.loads(out)
+    assert found["variables"] == {"rcpt_domain": "busy.net"}
+    assert [rule["outcome"] for rule in found["rules"]] == ["not_held", "held", "not_evaluated"]
+    assert found["value"] == 2 and found["typed"]["value"] == "hourly"
+    # --var overrides the case's context; the case's fixtures stay
+    status, out, _ = run(capsys, "explain", "tlsrpt.toml", "report.tls.aggregate.send",
+                         "--case", "t.tlsrpt-test.toml:local", "--var", "rcpt_domain=other.org",
+                         "--json")
+    assert status == 0
+    assert json.loads(out)["value"] == 3  # daily: other.org is not local, busy or weekly
+
+
+def test_explain_case_selection_errors_name_the_cases(
+        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "t.tlsrpt-test.toml").write_text(CASES, encoding="utf-8")
+    for selector, message in (
+            ("t.tlsrpt-test.toml", "2 cases of t.tlsrpt-test.toml match; name one with "
+                                   "t.tlsrpt-test.toml:NAME"),
+            ("t.tlsrpt-test.toml:weekly", "no case of t.tlsrpt-test.toml has 'weekly' in its "
+                                          "name"),
+            ("missing.toml:x", "cannot read missing.toml: no such file")):
+        status, _, err = run(capsys, "explain", "tlsrpt.toml", "report.tls.aggregate.send",
+                             "--case", selector)
+        assert status == 2
+        assert message in err and "Traceback" not in err
