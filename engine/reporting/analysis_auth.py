@@ -11,8 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 DnsFunc = Callable[..., bytes | None]
+
+#: signatures checked per message, topmost first (RFC 6376 6.1 allows a limit): each one whose
+#: key the sender serves makes dkimpy hash the whole body again, so hundreds of them in one
+#: message would cost minutes; honest senders add one or two
+MAX_SIGNATURES: Final = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +75,16 @@ def authenticate(message: bytes, submitter: str | None, auth: Authentication,
 
     mode: bool | str = "strict" if auth.require_tlsrpt_service else True
     signatures = tuple(verify_signatures(
-        message, dnsfunc if dnsfunc is not None else system_dnsfunc(), tlsrpt=mode))
+        message, dnsfunc if dnsfunc is not None else system_dnsfunc(), tlsrpt=mode,
+        most=MAX_SIGNATURES))
     submitter = submitter.strip().lower().rstrip(".") if submitter else None
     problem: str | None = None
     if not signatures:
         problem = "no DKIM-Signature"
     elif not any(ok for _, ok in signatures):
-        problem = f"none of {len(signatures)} DKIM signatures verifies"
+        problem = f"none of {len(signatures)} DKIM signatures verifies" + (
+            f" (only the topmost {MAX_SIGNATURES} are checked)"
+            if len(signatures) > MAX_SIGNATURES else "")
     elif auth.require_aligned and not any(
             ok and domain and aligned(domain, submitter) for domain, ok in signatures):
         passing = ", ".join(domain for domain, ok in signatures if ok and domain)

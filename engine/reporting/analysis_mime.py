@@ -34,6 +34,11 @@ CANDIDATE_TYPES: Final = frozenset((
     "application/gzip", "application/x-gzip", "application/zip",
     "application/x-zip-compressed", "application/json", "application/octet-stream"))
 CANDIDATE_SUFFIXES: Final = (".json", ".json.gz", ".gz", ".zip")
+#: parameters (semicolons) of one Content-Type / Content-Disposition field: the `email` package
+#: splits parameters in time proportional to semicolons x field length (quadratic in a quoted
+#: value full of `;`); real fields have a handful, RFC 2231 continuations a few dozen
+MAX_PARAMETERS: Final = 64
+_PARAMETER_FIELDS: Final = ("Content-Type", "Content-Disposition")
 _HEADER_PARSER: Final = email.parser.BytesHeaderParser(policy=email.policy.compat32)
 
 
@@ -66,7 +71,13 @@ def parse_entity(data: bytes, start: int, end: int, depth: int, limits: Limits) 
             if fields > limits.max_header_fields:
                 raise Rejected(LIMIT_EXCEEDED, f"more than {limits.max_header_fields} header "
                                                f"fields in one MIME entity")
-    return Entity(_HEADER_PARSER.parsebytes(block), data, body_start, end, depth)
+    headers = _HEADER_PARSER.parsebytes(block)
+    for name in _PARAMETER_FIELDS:
+        for value in headers.get_all(name, ()):
+            if str(value).count(";") > MAX_PARAMETERS:
+                raise Rejected(LIMIT_EXCEEDED, f"more than {MAX_PARAMETERS} parameters in a "
+                                               f"{name} field")
+    return Entity(headers, data, body_start, end, depth)
 
 
 def _header_block(data: bytes, start: int, end: int, limits: Limits) -> tuple[int, int]:
@@ -123,7 +134,8 @@ def _children(entity: Entity, limits: Limits, room: int) -> list[Entity]:
     if not boundary:
         return []
     data, start, end = entity.data, entity.body_start, entity.body_end
-    delimiter = re.compile(rb"\n--" + re.escape(boundary.encode("ascii", "surrogateescape"))
+    # RFC 2231 may decode the parameter to non-ASCII text: match its UTF-8 bytes
+    delimiter = re.compile(rb"\n--" + re.escape(boundary.encode("utf-8", "surrogateescape"))
                            + rb"(--)?[ \t]*(?:\r?\n|\Z)")
     # the first delimiter may open the body: search from the blank line's own line feed
     search_from = start - 1 if start > 0 and data[start - 1:start] == b"\n" else start
@@ -214,7 +226,11 @@ def _decode_quoted_printable(data: bytes, start: int, end: int, limits: Limits) 
         stop = min(position + limits.chunk, end)
         if stop < end:  # cut after a line end, so that no =XX escape is split
             line_end = data.rfind(b"\n", position, stop)
-            stop = line_end + 1 if line_end >= position else stop
+            if line_end >= position:
+                stop = line_end + 1
+            else:  # a line longer than a chunk: cut before an escape that would be split
+                escape = data.rfind(b"=", max(position, stop - 2), stop)
+                stop = escape if escape > position else stop
         out += binascii.a2b_qp(data[position:stop])
         position = stop
         _check_part_size(len(out), limits)

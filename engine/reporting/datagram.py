@@ -53,6 +53,9 @@ MAX_RECORD_DESTINATIONS: Final = 1000
 #: Distinct datagrams remembered. Identical bytes are the common case (every success to one
 #: domain); a few thousand entries of about a kilobyte each cover a busy MTA's working set.
 CACHE_SIZE: Final = 4096
+#: Only datagrams up to this size are memoised: a large one (up to `collector.max-datagram`)
+#: decodes into up to thousands of events, and 4096 of them would hold gigabytes.
+MAX_CACHED_DATAGRAM: Final = 2048
 
 
 class DropReason(enum.Enum):
@@ -103,7 +106,9 @@ def decode_datagram(data: bytes, *, received_at: int) -> Decoded:
     >>> (event.report_domain, event.policy.type, event.success, event.destinations)
     ('example.org', 'no-policy-found', True, ('mailto:t@example.org',))
     """
-    template = _decode_cached(bytes(data))
+    data = bytes(data)
+    template = (_decode_cached(data) if len(data) <= MAX_CACHED_DATAGRAM
+                else _decode_or_error(data))
     if isinstance(template, DatagramError):
         raise DatagramError(template.reason, template.detail)
     return Decoded(tuple(dataclasses.replace(event, time=received_at)
@@ -115,6 +120,10 @@ def decode_datagram(data: bytes, *, received_at: int) -> Decoded:
 def _decode_cached(data: bytes) -> Decoded | DatagramError:
     # Errors are returned, not raised: lru_cache does not remember exceptions, and a
     # misbehaving client repeating one bad datagram should cost no more than a good one.
+    return _decode_or_error(data)
+
+
+def _decode_or_error(data: bytes) -> Decoded | DatagramError:
     try:
         return _decode(data)
     except DatagramError as err:
@@ -128,9 +137,11 @@ def _decode(data: bytes) -> Decoded:
         # libtlsrpt copies bytes >= 0x80 raw, so this is an MTA that passed non-UTF-8 text
         raise DatagramError(DropReason.NOT_UTF8, f"byte {err.start}: {err.reason}") from None
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as err:
         raise DatagramError(DropReason.NOT_JSON, err.msg) from None
+    except ValueError as err:  # NaN/Infinity, or an integer beyond Python's digit limit
+        raise DatagramError(DropReason.NOT_JSON, str(err)) from None
     except RecursionError:
         raise DatagramError(DropReason.NOT_JSON, "nested too deeply") from None
     if not isinstance(document, dict):
@@ -196,15 +207,15 @@ def _event_input(policy: Any, domain: str, destinations: tuple[str, ...], path: 
     if kind is None:
         raise _PolicyDropped(f"unknown policy-type {code!r}")
     final = policy.get("f")
-    if final not in (0, 1) or isinstance(final, bool):
+    if not _is_integer(final) or final not in (0, 1):  # not a bool, not a float (spec 8.3)
         warnings.append(f"{path}: f is {final!r}, not 0 or 1: read as success")
-    failed = final == 1 and not isinstance(final, bool)
+    failed = _is_integer(final) and final == 1
     details = policy.get("failure-details")
     if details is not None and not isinstance(details, list):
         raise _PolicyDropped("failure-details must be an array")
     details = details or []
     announced = policy.get("t")
-    if announced != len(details):
+    if not _is_integer(announced) or announced != len(details):
         warnings.append(f"{path}: t is {announced!r} but {len(details)} failure details came")
     if details and not failed:
         # tlsrpt-reporter counts them; a success has nothing to detail (spec 8.5)
@@ -241,6 +252,10 @@ def _detail(detail: Any, path: str, warnings: list[str]) -> dict[str, Any]:
             found["failure-reason-code"] = f"libtlsrpt-code-{label}"
     found["result-type"] = result_type
     return found
+
+
+def _reject_constant(literal: str) -> Any:
+    raise ValueError(f"the literal {literal} is not JSON")
 
 
 def _is_integer(value: Any) -> TypeGuard[int]:

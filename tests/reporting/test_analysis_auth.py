@@ -110,3 +110,63 @@ def test_unsigned_reports_are_kept_with_a_warning_when_not_required() -> None:
     assert analysis.dkim_outcome is not None and analysis.dkim_outcome.result == "none"
     assert [w.message for w in analysis.warnings] == [
         "unauthenticated: no DKIM-Signature (RFC 8460 3)"]
+
+
+def test_the_signatures_are_checked_over_the_bytes_as_received() -> None:
+    data = signed("example.org", "example.org")
+    # delivered with bare line feeds (a file, a pipe from the MTA): the same signature holds
+    assert analyze_bytes(data.replace(b"\r\n", b"\n"), dnsfunc=dns()).dkim == (True,)
+    # one signed header field re-folded, as a re-serialisation would: simple canonicalisation
+    # is not used, relaxed unfolds - but a changed value (here the Subject) must fail
+    changed = data.replace(b"Subject: ", b"Subject: Re: ", 1)
+    assert changed != data
+    assert analyze_bytes(changed, dnsfunc=dns()).code == AUTH_FAILED
+
+
+def test_a_thousand_signatures_cost_one_parse_of_the_message() -> None:
+    # a 14 MiB message with ~780 DKIM-Signature fields (as many as a 256 KiB header block
+    # holds): dkimpy parsed the whole message again for each signature (about 0.1 s each here)
+    import re
+
+    from tests.reporting.bounded import MIB, guarded
+
+    data = signed("example.org", "example.org")
+    field = re.match(rb"DKIM-Signature:.*?\r\n(?=[^ \t])", data, re.S)
+    assert field is not None
+    rest = data[field.end():]
+    count = (256 * 1024 - rest.index(b"\r\n\r\n")) // len(field.group(0)) - 1
+    padding = (b"y" * 76 + b"\r\n") * (14 * MIB // 78)  # an epilogue after the last part
+    message = field.group(0) * count + rest + padding
+    assert len(message) < 15 * MIB
+    analysis = guarded(message, seconds=30, peak_mib=400, dnsfunc=lambda *a, **k: None)
+    assert (analysis.code, len(analysis.dkim)) == (AUTH_FAILED, count), analysis.reason
+
+
+def test_only_the_topmost_signatures_are_checked() -> None:
+    # Every signature whose key the sender serves costs dkimpy a hash of the whole body, so a
+    # message may not make us check hundreds (RFC 6376 6.1 allows the limit).
+    import re
+
+    from engine.reporting.analysis_auth import MAX_SIGNATURES
+
+    data = signed("example.org", "example.org")
+    field = re.match(rb"DKIM-Signature:.*?\r\n(?=[^ \t])", data, re.S)
+    assert field is not None
+    good, rest = field.group(0), data[field.end():]
+    # same signature under another selector: looked up and hashed, then it fails
+    forged = good.replace(b"s=ed;", b"s=xx;")
+    assert forged != good
+    lookups: list[bytes] = []
+    serve = dns()
+
+    def counting(name: bytes, timeout: int = 5) -> bytes | None:
+        lookups.append(name)
+        return serve(name.replace(b"xx._domainkey.", b"ed._domainkey."), timeout)
+
+    late = analyze_bytes(forged * 30 + good + rest, dnsfunc=counting)
+    assert len(lookups) == MAX_SIGNATURES
+    assert (late.code, late.reason) == (
+        AUTH_FAILED, f"none of 31 DKIM signatures verifies (only the topmost "
+                     f"{MAX_SIGNATURES} are checked)")
+    early = analyze_bytes(forged * 3 + good + forged * 27 + rest, dnsfunc=dns())
+    assert early.accepted and early.dkim[:5] == (False, False, False, True, False)

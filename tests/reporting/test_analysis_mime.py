@@ -176,3 +176,44 @@ def test_millions_of_near_delimiters() -> None:
     message = HEAD + b"--b\r\nContent-Type: text/plain\r\n\r\n" + b"\n--bX" * 2_500_000
     analysis = bounded(message, peak_mib=4)
     assert analysis.code == NOT_A_REPORT
+
+
+# --- review: hostile header parameters and boundaries ----------------------------------------
+
+def test_a_boundary_outside_ascii_is_no_exception() -> None:
+    # RFC 2231 lets a parameter carry UTF-8; analyze_bytes promises never to raise
+    rfc2231 = (b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary*=utf-8''%C3%A9\r\n"
+               b"\r\n--\xc3\xa9\r\nContent-Type: application/json\r\n\r\n" + REPORT
+               + b"\r\n--\xc3\xa9--\r\n")
+    accepted(rfc2231)
+    raw_8bit = rfc2231.replace(b"boundary*=utf-8''%C3%A9", b'boundary="\xc3\xa9"')
+    assert analyze_bytes(raw_8bit, auth=UNSIGNED_OK).code == NOT_A_REPORT
+
+
+def test_semicolons_in_a_quoted_parameter_take_linear_time() -> None:
+    # the email package splits parameters in time proportional to (semicolons x length): a
+    # quoted value of 250 KiB of `;` in each of 50 parts would cost it hours
+    field = b'Content-Type: application/json; name="' + b";" * (250 * 1024) + b'"\r\n'
+    message = HEAD + b"".join(part(b"{}", field) for _ in range(50)) + b"--b--\r\n"
+    assert len(message) < 15 * MIB
+    analysis = bounded(message, peak_mib=16)
+    assert analysis.code == LIMIT_EXCEEDED
+    assert "parameters" in (analysis.reason or "")
+    # a top-level Content-Disposition is read (file name) just the same
+    top = (b"MIME-Version: 1.0\r\nContent-Type: application/json\r\nContent-Disposition: "
+           b'attachment; filename="' + b";" * (250 * 1024) + b'"\r\n\r\n' + REPORT)
+    assert bounded(top, peak_mib=16).code == LIMIT_EXCEEDED
+    # real parameter lists (RFC 2231 continuations included) still pass
+    continued = b"".join(b'; filename*%d="x%d"' % (i, i) for i in range(20))
+    accepted(HEAD + part(REPORT, b"Content-Type: application/json\r\n"
+                                 b"Content-Disposition: attachment" + continued + b"\r\n")
+             + b"--b--\r\n")
+
+
+@pytest.mark.parametrize("chunk", [256, 257, 258])
+def test_a_quoted_printable_line_longer_than_a_chunk_is_decoded_whole(chunk: int) -> None:
+    # RFC 2045 wants lines of at most 76 characters, but a sender that writes the whole part
+    # as one line must not have an =XX escape cut in two at a chunk boundary
+    escaped = b"".join(b"=%02X" % byte for byte in REPORT)
+    headers = b"Content-Type: application/json\r\nContent-Transfer-Encoding: quoted-printable\r\n"
+    accepted(HEAD + part(escaped, headers) + b"--b--\r\n", limits=Limits(chunk=chunk))

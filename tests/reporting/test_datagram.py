@@ -202,3 +202,63 @@ def test_the_record_gives_the_destinations() -> None:
     record = "v=TLSRPTv1; rua=mailto:a@example.org,https://r.example.org/t?k=a=b"
     (event,) = decode_datagram(datagram(pr=record), received_at=T).events
     assert event.destinations == ("mailto:a@example.org", "https://r.example.org/t?k=a=b")
+
+
+# --- review: hostile numbers, and what the memo may hold -------------------------------------
+
+@pytest.mark.parametrize("number", ["1" * 5000, "-" + "9" * 4301])
+def test_an_integer_too_long_for_python_is_invalid_json_not_an_exception(number: str) -> None:
+    # json.loads raises a plain ValueError (int digit limit), not JSONDecodeError
+    data = datagram().replace(b'"policy-type": 9', b'"policy-type": ' + number.encode())
+    assert number.encode() in data
+    assert drop_reason(data) is DropReason.NOT_JSON
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json(literal: str) -> None:
+    # spec 8.2: invalid JSON -> drop (Python's json accepts these literals by default)
+    data = datagram().replace(b'"f": 0', b'"f": ' + literal.encode())
+    assert literal.encode() in data
+    assert drop_reason(data) is DropReason.NOT_JSON
+
+
+@pytest.mark.parametrize("final", [1.0, 0.0, True])
+def test_f_and_t_must_be_integers_not_floats_or_booleans(final: Any) -> None:
+    # spec 8.3: `f` and `t` are integers; a float or boolean is warned about like any other
+    # value that is not 0 or 1 (and read as success), never silently taken for one
+    decoded = decode_datagram(datagram([sts(f=final, t=0)]), received_at=T)
+    assert decoded.events[0].success
+    assert any(f"f is {final!r}, not 0 or 1" in w for w in decoded.warnings)
+    for announced in (True, 1.0):
+        policy = sts(**{"failure-details": [{"c": 204}], "t": announced, "f": 1})
+        warnings = decode_datagram(datagram([policy]), received_at=T).warnings
+        assert any(f"t is {announced!r} but 1 failure details came" in w for w in warnings)
+
+
+def test_large_datagrams_are_not_kept_by_the_memo() -> None:
+    # the memo is for the small datagrams an MTA repeats; 4096 distinct datagrams of the
+    # default 1 MiB max-datagram (or their events) must not stay in memory
+    import tracemalloc
+
+    from engine.reporting.datagram import _decode_cached
+
+    _decode_cached.cache_clear()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for number in range(10):
+            padded = datagram(x=f"{number}" * (1 << 20))
+            assert len(decode_datagram(padded, received_at=T).events) == 1
+            many = datagram([{"policy-type": 9, "t": 0, "f": 0, "n": number}] * 5_000)
+            assert len(decode_datagram(many, received_at=T).events) == 5_000
+            del padded, many
+        retained = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+        _decode_cached.cache_clear()
+    assert retained < 4 * 1024 * 1024, f"{retained / 1024 / 1024:.1f} MiB retained"
+    # the small datagrams an MTA repeats are still decoded once
+    small = datagram([sts()])
+    decode_datagram(small, received_at=T)
+    decode_datagram(small, received_at=T + 1)
+    assert _decode_cached.cache_info().hits == 1
