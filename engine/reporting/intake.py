@@ -49,6 +49,9 @@ _IP_FIELDS: Final = frozenset({"sending-mta-ip", "receiving-ip"})
 #: entries kept in the memo of `Normaliser`; a full memo is emptied and refilled, so a stream
 #: of ever-new values (unique failure texts, say) costs memory only up to this bound
 MEMO_LIMIT: Final = 65_536
+#: characters of raw input the memo keys may hold together (an entry count alone would let
+#: 65,536 distinct lines of up to a megabyte each stay alive); a fuller memo is emptied too
+MEMO_CHARS: Final = 1 << 24
 
 
 class EventError(ValueError):
@@ -95,8 +98,10 @@ class Normaliser:
     documentation): report domain, policy, outcome, failure details and destinations, keyed
     by their raw values. A hit leaves only `time` and `event_id` to check."""
 
-    def __init__(self, *, limit: int = MEMO_LIMIT) -> None:
+    def __init__(self, *, limit: int = MEMO_LIMIT, chars: int = MEMO_CHARS) -> None:
         self._limit = limit
+        self._chars_limit = chars
+        self._chars = 0  # characters held by the keys in the memo
         self._memo: dict[Hashable, _Shared] = {}
 
     def __call__(self, raw: Mapping[str, Any], *, now: int) -> tuple[Event, list[str]]:
@@ -111,8 +116,11 @@ class Normaliser:
             # the plain path, which also gives the first error in the usual order
             event, warnings = normalise_event(raw, now=now)
             if key is not None:
-                if len(self._memo) >= self._limit:
+                size = _key_chars(key)
+                if len(self._memo) >= self._limit or self._chars + size > self._chars_limit:
                     self._memo.clear()
+                    self._chars = 0
+                self._chars += size
                 self._memo[key] = (event.report_domain, event.policy, event.success,
                                    event.failure_details, event.destinations, tuple(warnings))
             return event, warnings
@@ -162,6 +170,16 @@ def _shared_key(raw: dict[str, Any]) -> Hashable | None:
 
 
 _LIST_OR_NONE: Final = (list, type(None))
+
+
+def _key_chars(key: Any) -> int:
+    """About how much a memo key holds: the length of its strings, 1 for anything else (a
+    key is tuples of hashable JSON scalars, see `_shared_key`)."""
+    if type(key) is str:
+        return len(key)
+    if type(key) is tuple:
+        return 1 + sum(_key_chars(item) for item in key)
+    return 1
 
 
 def plain_text(text: str) -> bool:

@@ -26,7 +26,8 @@ from typing import Any, Final
 
 from engine.config.config import Config
 from engine.config.settings import Frequency
-from engine.reporting.intake import MAX_TIME, MEMO_LIMIT, EventError, Normaliser, plain_text
+from engine.reporting.intake import (MAX_TIME, MEMO_CHARS, MEMO_LIMIT, EventError,
+                                      Normaliser, plain_text)
 from engine.reporting.model import Event
 from engine.reporting.store import EventStore
 from engine.reporting.window import window
@@ -51,6 +52,9 @@ _TOKENS: Final = re.compile(
     rf'"event_id"{_JSON_SPACE}:{_JSON_SPACE}"([^"\\\x00-\x1f]*)"{_JSON_SPACE},'
     rf'{_JSON_SPACE}"time"{_JSON_SPACE}:{_JSON_SPACE}(0|-?[1-9][0-9]*)(?=[ \t\n\r,}}])')
 
+#: digits of MAX_TIME: a longer time token is out of range without converting it
+_TIME_DIGITS: Final = len(str(MAX_TIME))
+
 #: a template: the line before and after its id-and-time tokens
 _Key = tuple[str, str]
 
@@ -67,8 +71,10 @@ class _Template:
 class LineTemplates:
     """Lines seen before, with `time` and `event_id` cut out (see the module documentation)."""
 
-    def __init__(self, *, limit: int = MEMO_LIMIT) -> None:
+    def __init__(self, *, limit: int = MEMO_LIMIT, chars: int = MEMO_CHARS) -> None:
         self._limit = limit
+        self._chars_limit = chars
+        self._chars = 0  # characters held by the keys (lines can be a megabyte each)
         self._templates: dict[_Key, _Template] = {}
 
     def match(self, line: str) -> tuple[_Template, int, str] | None:
@@ -81,7 +87,11 @@ class LineTemplates:
         template = self._templates.get((line[:start], line[end:]))
         if template is None:
             return None
-        time, event_id = int(tokens.group(2)), tokens.group(1)
+        digits, event_id = tokens.group(2), tokens.group(1)
+        # more digits than MAX_TIME has is out of range (and int() refuses > 4300 digits)
+        if len(digits) > _TIME_DIGITS:
+            return None
+        time = int(digits)
         if not 0 <= time <= MAX_TIME or not plain_text(event_id):
             return None
         return template, time, event_id
@@ -108,8 +118,11 @@ class LineTemplates:
             return
         if parsed != {**raw, "time": other_time, "event_id": other_id}:
             return
-        if len(self._templates) >= self._limit:
+        size = len(key[0]) + len(key[1])
+        if len(self._templates) >= self._limit or self._chars + size > self._chars_limit:
             self._templates.clear()
+            self._chars = 0
+        self._chars += size
         self._templates[key] = _Template(event, tuple(warnings), frequency)
 
 
@@ -185,11 +198,13 @@ def _record(config: Config, store: EventStore, lines: Iterable[bytes | str], now
         else:
             try:
                 raw = json.loads(line)
-            except (json.JSONDecodeError, RecursionError) as err:
+            except (ValueError, RecursionError) as err:  # ValueError: JSONDecodeError, and
+                # an integer longer than Python converts (4300 digits)
                 if not line.strip():
                     continue  # a blank line is no event (checked only here: it is rare)
-                reason = err.msg if isinstance(err, json.JSONDecodeError) else \
-                    "nested too deeply"
+                reason = (err.msg if isinstance(err, json.JSONDecodeError) else
+                          "nested too deeply" if isinstance(err, RecursionError) else
+                          str(err).partition(":")[0])
                 result.rejected.append((number, f"not JSON: {reason}"))
                 continue
             if type(raw) is not dict:
