@@ -262,11 +262,15 @@ def _analyze_message(data: bytes, context: _Context, dnsfunc: DnsFunc | None,
     limits = context.limits
     try:
         top = parse_entity(data, 0, len(data), 0, limits)
+        untyped_report = False
         if top.content_type == "multipart/report":
             report_type = top.headers.get_param("report-type") or ""
             if isinstance(report_type, tuple):
                 report_type = report_type[2]
-            if str(report_type).lower() != "tlsrpt":
+            # Spec 7.2 turns away other report types (DMARC, DSN...). A report-type left out
+            # names no other kind, so the parts decide, with a warning (tolerance, 7.5).
+            untyped_report = not str(report_type).strip()
+            if not untyped_report and str(report_type).lower() != "tlsrpt":
                 raise Rejected(NOT_A_REPORT, f"multipart/report of report-type "
                                              f"{report_type!r}")
         parts = candidates(top, limits)
@@ -301,6 +305,9 @@ def _analyze_message(data: bytes, context: _Context, dnsfunc: DnsFunc | None,
         return _rejected(*first_failure, facts)
     report, chain, attempt, part = chosen
     warnings = list(attempt.warnings)
+    if untyped_report:
+        warnings.append(Warning("$", "multipart/report without a report-type parameter "
+                                     "(RFC 8460 3 asks for report-type=tlsrpt)"))
     outcome = authenticate(data, facts.submitter, auth, dnsfunc)
     if outcome.problem is not None:
         if auth.require_dkim:

@@ -289,6 +289,17 @@ def test_other_report_type_is_not_a_tls_report() -> None:
     assert analyze_bytes(message).code == NOT_A_REPORT
 
 
+def test_a_report_without_report_type_is_read_with_a_warning() -> None:
+    message = (b'Content-Type: multipart/report; boundary="b"'
+               b"\r\n\r\n--b\r\nContent-Type: application/json\r\n\r\n" + VALID + b"\r\n--b--\r\n")
+    analysis = analyze_bytes(message, auth=UNSIGNED_OK)
+    assert analysis.accepted, analysis.reason
+    assert any("without a report-type" in warning.message for warning in analysis.warnings)
+    # an explicit other type is still turned away, whatever the parts hold
+    assert analyze_bytes(message.replace(b"report;", b'report; report-type="delivery-status";'),
+                         auth=UNSIGNED_OK).code == NOT_A_REPORT
+
+
 def test_nested_rfc822_and_first_valid_candidate_wins() -> None:
     inner = fixture("mailauth-rpt01.eml")
     outer = (b"From: fwd@example.net\r\nSubject: Fwd\r\nMIME-Version: 1.0\r\n"
