@@ -80,7 +80,9 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
         "report.domain", ResultType.PLAIN_TEXT,
         "The domain reports are sent from; `config_get('report.domain')` reads it, "
         "lower-cased.",
-        fallback_note="`lookup.default.domain`, else the domain of `server.hostname`"),
+        fallback_note="`lookup.default.domain`, else the registrable domain of "
+                      "`server.hostname` under the public suffix list (`mx1.mail.example.co.uk`"
+                      " gives `example.co.uk`), else the host name itself"),
     SettingSpec(
         "report.store.path", ResultType.PLAIN_TEXT,
         "The SQLite file of the event store (`tlsrpt record`, `tlsrpt report`); `--db` "
