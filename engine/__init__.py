@@ -9,11 +9,13 @@ from engine.errors import (
     Severity,
     Span,
 )
+from engine._version import __version__
 from engine.config.config import Config, TlsAggregateSettings, load_config
 from engine.config.settings import Frequency
 from engine.expr.expression import Expression, compile_expression, evaluate
 
 __all__ = [
+    "__version__",
     "Config",
     "ConfigError",
     "Diagnostic",
@@ -29,4 +31,3 @@ __all__ = [
     "evaluate",
     "load_config",
 ]
-__version__ = "0.1.0"

@@ -16,6 +16,7 @@ from engine.cli import (analyze_command, collect_command, config_commands, repor
                         test_commands)
 from engine.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color
 from engine import log
+from engine._version import __version__
 from engine.errors import ConfigError, EngineError
 from engine.lint.render_text import render_text
 
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tlsrpt",
         description="Stalwart-style configuration expressions and SMTP TLS reporting "
                     "(RFC 8460).")
+    parser.add_argument("--version", action="version", version=f"tlsrpt {__version__}")
     parser.add_argument("--verbose", action="store_true",
                         help="show a traceback for internal errors")
     _log_options(parser, default=True)
