@@ -8,6 +8,7 @@ from engine.errors import (
     ParseError,
     Severity,
     Span,
+    UnknownSettingError,
 )
 from engine._version import __version__
 from engine.config.config import Config, TlsAggregateSettings, load_config
@@ -27,6 +28,7 @@ __all__ = [
     "Severity",
     "Span",
     "TlsAggregateSettings",
+    "UnknownSettingError",
     "compile_expression",
     "evaluate",
     "load_config",

@@ -160,3 +160,26 @@ class ConfigError(EngineError, ValueError):
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
         return (type(self), (self.diagnostics,))
+
+
+class UnknownSettingError(ConfigError, KeyError):
+    """A setting key that the registry does not know and the configuration does not set.
+
+    A ConfigError (what callers of `Config.resolve` already catch for a malformed setting) and
+    a KeyError (what a mapping lookup of a missing key raises). ``key`` is the key asked for,
+    ``suggestion`` the closest known key (or None).
+    """
+
+    def __init__(self, key: str, suggestion: str | None = None) -> None:
+        self.key = key
+        self.suggestion = suggestion
+        hint = f" (did you mean {suggestion}?)" if suggestion else ""
+        message = (f"unknown setting {key}{hint}: the registry does not know it and the "
+                   "configuration does not set it")
+        super().__init__([Diagnostic("E406", Severity.ERROR, message, key=key)])
+
+    def __str__(self) -> str:
+        return self.diagnostics[0].message
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), (self.key, self.suggestion))

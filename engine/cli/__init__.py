@@ -17,7 +17,7 @@ from engine.cli import (analyze_command, collect_command, config_commands, repor
 from engine.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color
 from engine import log
 from engine._version import __version__
-from engine.errors import ConfigError, EngineError
+from engine.errors import ConfigError, EngineError, UnknownSettingError
 from engine.lint.render_text import render_text
 
 #: each command module adds its subcommands in `register(commands)`; the order is --help's
@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.handler(args))
-    except UsageError as err:
+    except (UsageError, UnknownSettingError) as err:
         print(f"tlsrpt: {err}", file=sys.stderr)
         return EXIT_USAGE
     except ConfigError as err:

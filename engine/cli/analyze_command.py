@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-from engine.cli.common import EXIT_FINDINGS, EXIT_OK, UsageError, read_config
+from engine.cli.common import EXIT_FINDINGS, EXIT_OK, UsageError, read_reporting_config
 from engine.reporting.analysis_auth import Authentication
 from engine.reporting.analysis_limits import LIMIT_NAMES, Limits, limits_with
 
@@ -57,7 +57,7 @@ def command_analyze(args: argparse.Namespace) -> int:
 # --- settings -------------------------------------------------------------------------------
 
 def _settings(args: argparse.Namespace) -> _Settings:
-    config = read_config(args.config) if args.config else None
+    config = read_reporting_config(args.config) if args.config else None
     auth = Authentication()
     limit_texts: dict[str, str] = {}
     store_path = DEFAULT_STORE

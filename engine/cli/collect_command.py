@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, UsageError, database_path, db_option,
-                               read_config)
+                               read_reporting_config)
 
 def command_collect(args: argparse.Namespace) -> int:
     import signal
@@ -20,7 +20,7 @@ def command_collect(args: argparse.Namespace) -> int:
                                           settings_from_values)
     from engine.reporting.store import SqliteEventStore
 
-    config = read_config(args.config)
+    config = read_reporting_config(args.config)
     try:
         settings = settings_from_values(
             config.values, socket=args.socket, owner=args.owner, group=args.group,
@@ -36,7 +36,7 @@ def command_collect(args: argparse.Namespace) -> int:
     try:
         with SqliteEventStore(database) as store:
             collector = Collector(config, store, datagrams, settings,
-                                  reload_config=lambda: read_config(args.config))
+                                  reload_config=lambda: read_reporting_config(args.config))
 
             def on_stop(signum: int, frame: Any) -> None:
                 collector.request_stop()

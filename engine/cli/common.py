@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import sys
 from typing import Any
 
+from engine import log
 from engine.config.config import Config, load_config
-from engine.errors import ConfigError
+from engine.errors import ConfigError, Severity
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -42,6 +44,29 @@ def read_config(path: str) -> Config:
         raise
 
 
+def read_reporting_config(path: str) -> Config:
+    """The configuration of a command that reports (`record`, `report`, `serve`, `collect`,
+    `analyze`): it must lint without errors, since a mistake there would otherwise only show
+    in reports sent hours later (or never). Raises ConfigError listing every lint error; logs
+    each unknown report.* key (W404) as a warning, since its setting keeps its default."""
+    from engine.lint.check import lint_file, lint_text
+
+    config = read_config(path)
+    if config.file is not None and os.path.isfile(config.file):
+        found, _ = lint_file(config.file)
+    else:
+        found = lint_text(config.text, config.file)
+    errors = [d for d in found if d.severity is Severity.ERROR]
+    if errors:
+        raise ConfigError(errors)
+    for diagnostic in found:
+        if diagnostic.code == "W404":
+            log.warning("unknown-setting", key=diagnostic.key, at=diagnostic.location(),
+                        message=diagnostic.message, effect="ignored; the setting keeps its "
+                        "default")
+    return config
+
+
 def parse_var(text: str) -> tuple[str, Any]:
     """`NAME=TEXT` gives a string; `NAME:=JSON` a typed value (`retry_num:=3`, `r:=["a"]`)."""
     if ":=" in text:
@@ -54,6 +79,20 @@ def parse_var(text: str) -> tuple[str, Any]:
     if not sep or not name:
         raise UsageError(f"--var {text}: expected NAME=VALUE or NAME:=JSON")
     return name, value
+
+
+def parse_vars(items: list[str]) -> dict[str, Any]:
+    """Every `--var`, by name; a name that is no Stalwart variable (nor a `$GLOBAL`) is a usage
+    error with the closest name, since the setting would silently see '' instead."""
+    from engine.expr.scope import STALWART_VARIABLES
+
+    found = dict(parse_var(item) for item in items)
+    for name in found:
+        if not name.startswith("$") and name not in STALWART_VARIABLES:
+            close = difflib.get_close_matches(name, STALWART_VARIABLES, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(f"--var {name}: unknown variable{hint}")
+    return found
 
 
 def show(value: Any) -> str:

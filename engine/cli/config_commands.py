@@ -9,45 +9,84 @@ import sys
 from typing import Any
 
 from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color, jsonable,
-                               parse_var, read_config, show, var_option)
-from engine.config.settings import TLS_AGGREGATE_KEYS
+                               parse_vars, read_config, show, var_option)
+from engine.cli.typed_values import typed_display, typed_json, unit_of
+from engine.config.config import Config
+from engine.config.settings import (TLS_AGGREGATE_KEYS, SettingSpec, expression_settings,
+                                    find)
 from engine.errors import Diagnostic
+
+
+TLS_PREFIX = "report.tls.aggregate."
 
 
 def command_eval(args: argparse.Namespace) -> int:
     config = read_config(args.config)
-    variables = dict(parse_var(item) for item in args.var)
-    resolution = config.explain(args.key, variables)
+    variables = parse_vars(args.var)
+    resolution = config.explain(args.key, variables)  # UnknownSettingError: exit 2
+    spec = find(args.key)
+    typed: Any = resolution.value
+    fallback = None
+    if not args.raw and spec is not None and spec.is_expression and spec.key == args.key:
+        typed, fallback = config.typed(args.key, variables)
+    rule = _rule_number(config, args.key, resolution.rule)
     if args.json:
-        print(json.dumps({"key": args.key, "value": resolution.value,
-                          "rule": resolution.rule, "origin": resolution.origin},
+        value = resolution.value if args.raw else typed_json(spec, typed)
+        print(json.dumps({"key": args.key, "value": value, "raw": resolution.value,
+                          "unit": None if args.raw else unit_of(spec), "rule": rule,
+                          "origin": resolution.origin,
+                          "fallback": None if fallback is None else fallback.reason},
                          ensure_ascii=False))
     else:
-        print(show(resolution.value))
+        print(show(resolution.value) if args.raw else typed_display(spec, typed))
+        if fallback is not None:
+            print(f"warning: {args.key}: {fallback.reason}; used {show(jsonable(fallback.used))}",
+                  file=sys.stderr)
     return EXIT_OK
+
+
+def _rule_number(config: Config, key: str, index: int | None) -> int | None:
+    """The rule that produced the value as `explain` and `test` number it: 1 for the first
+    `if`, 0 for the `else`, the single value or the built-in default; None for no value."""
+    if index is None:
+        return None
+    compiled = config.setting(key)
+    rules = len(compiled.rules) if compiled is not None else 0
+    return index + 1 if index < rules else 0
 
 
 def command_resolve(args: argparse.Namespace) -> int:
     config = read_config(args.config)
     settings = config.tls_aggregate(args.domain)
-    values: dict[str, Any] = {"report.submitter": config.submitter(args.domain)}
-    for key in TLS_AGGREGATE_KEYS:
-        field = key.rsplit(".", 1)[1].replace("-", "_")
-        value = getattr(settings, field)
-        values[key] = value.name.lower() if key.endswith(".send") else (
-            list(value) if isinstance(value, tuple) else value)
-    fallbacks = [{"key": f.key, "reason": f.reason, "used": jsonable(f.used)}
-                 for f in settings.fallbacks]
+    typed: dict[str, tuple[SettingSpec | None, Any]] = {
+        "report.submitter": (find("report.submitter"), config.submitter(args.domain))}
+    fallbacks = list(settings.fallbacks)
+    for registered in expression_settings():
+        if not registered.key.startswith(TLS_PREFIX):
+            continue
+        if registered.key in TLS_AGGREGATE_KEYS:
+            # the typed view: `sign` without rcpt_domain, `send` with the queue's variables
+            value = getattr(settings, registered.key.rsplit(".", 1)[1].replace("-", "_"))
+        else:
+            value, used = config.typed(registered.key, {"rcpt_domain": args.domain})
+            if used is not None:
+                fallbacks.append(used)
+        typed[registered.key] = (registered, value)
+    shown = [{"key": f.key, "reason": f.reason, "used": jsonable(f.used)} for f in fallbacks]
     if args.json:
-        print(json.dumps({"domain": args.domain, "settings": values, "fallbacks": fallbacks},
-                         ensure_ascii=False, indent=2))
+        print(json.dumps({"domain": args.domain,
+                          "settings": {key: typed_json(spec, value)
+                                       for key, (spec, value) in typed.items()},
+                          "units": {key: unit for key, (spec, _) in typed.items()
+                                    if (unit := unit_of(spec)) is not None},
+                          "fallbacks": shown}, ensure_ascii=False, indent=2))
     else:
-        width = max(len(key) for key in values)
-        for key, value in values.items():
-            print(f"{key:<{width}}  {show(value)}")
-        for fallback in fallbacks:
-            print(f"warning: {fallback['key']}: {fallback['reason']}; used "
-                  f"{show(fallback['used'])}", file=sys.stderr)
+        width = max(len(key) for key in typed)
+        for key, (spec, value) in typed.items():
+            print(f"{key:<{width}}  {typed_display(spec, value)}")
+        for item in shown:
+            print(f"warning: {item['key']}: {item['reason']}; used {show(item['used'])}",
+                  file=sys.stderr)
     return EXIT_OK
 
 
@@ -122,17 +161,26 @@ def register(commands: Any) -> None:
 
     evaluate = commands.add_parser(
         "eval", help="print the value of one setting for a context",
-        description="Resolve one setting of CONFIG for the variables given with --var.")
+        description="Resolve one setting of CONFIG for the variables given with --var and "
+                    "print its typed value (a frequency by name, a size in bytes, the "
+                    "fallback when the value is unusable); --raw prints the expression's own "
+                    "value. Rules are numbered from 1, as `explain` and `test` number them "
+                    "(0: the else, the single value or the built-in default). An unknown KEY "
+                    "or --var name exits 2.")
     evaluate.add_argument("config", metavar="CONFIG", help="configuration file (- for stdin)")
     evaluate.add_argument("key", metavar="KEY", help="setting, e.g. report.tls.aggregate.send")
     var_option(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print JSON with the rule used")
+    evaluate.add_argument("--raw", action="store_true",
+                          help="print the raw value of the expression, not the setting's typed "
+                               "value (a frequency as its number, no fallback)")
     evaluate.set_defaults(handler=command_eval)
 
     resolve = commands.add_parser(
         "resolve", help="print every TLS report setting for a domain",
-        description="Resolve report.submitter and every report.tls.aggregate.* setting of "
-                    "CONFIG for reports about DOMAIN, typed and validated.")
+        description="Resolve report.submitter and every registered report.tls.aggregate.* "
+                    "setting of CONFIG for reports about DOMAIN, typed and validated "
+                    "(frequencies by name, sizes in bytes, times in seconds).")
     resolve.add_argument("config", metavar="CONFIG", help="configuration file (- for stdin)")
     resolve.add_argument("--domain", required=True, help="the report (policy) domain")
     resolve.add_argument("--json", action="store_true", help="print JSON")

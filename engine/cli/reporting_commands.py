@@ -18,7 +18,8 @@ from typing import Any
 
 from engine import log
 from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, UsageError, database_path, db_option,
-                               parse_time, read_config, store_options)
+                               parse_time, read_config, read_reporting_config,
+                               store_options)
 from engine.config.config import Config
 from engine.errors import ConfigError
 
@@ -61,7 +62,7 @@ def command_record(args: argparse.Namespace) -> int:
     from engine.reporting.record import record_lines
     from engine.reporting.store import SqliteEventStore
 
-    config = read_config(args.config)
+    config = read_reporting_config(args.config)
     now = parse_time(args.now)
     if args.file in (None, "-"):
         stream = sys.stdin.buffer
@@ -92,7 +93,7 @@ def command_report(args: argparse.Namespace) -> int:
     from engine.reporting.report import prepare_due, summary_line, write_dry_run
     from engine.reporting.store import SqliteEventStore
 
-    config = read_config(args.config)
+    config = read_reporting_config(args.config)
     now = parse_time(args.now)
     if not args.dry_run:
         if args.out is not None:
@@ -144,7 +145,7 @@ def command_serve(args: argparse.Namespace) -> int:
     from engine.reporting.scheduler import run_once
     from engine.reporting.store import SqliteEventStore
 
-    config = read_config(args.config)
+    config = read_reporting_config(args.config)
     if not 0 < args.max_sleep <= MAX_SLEEP:
         raise UsageError(f"--max-sleep must be more than 0 and at most {MAX_SLEEP:g} seconds")
     database = database_path(args, config)
@@ -166,7 +167,7 @@ def command_serve(args: argparse.Namespace) -> int:
             if flags["reload"]:
                 flags["reload"] = False
                 try:
-                    config = read_config(args.config)
+                    config = read_reporting_config(args.config)
                     log.info("config-reloaded", config=args.config)
                 except (ConfigError, UsageError) as err:
                     # the previous configuration stays in use

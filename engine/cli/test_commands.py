@@ -9,12 +9,11 @@ import os
 import sys
 from typing import Any
 
-from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color, parse_var,
+from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color, parse_vars,
                                read_config, var_option)
 from engine.config.trace import Outcome, Trace, trace, typed_text, value_type
 from engine.errors import ConfigError
-from engine.expr.scope import STALWART_VARIABLES
-from engine.testing.cases import Case, CaseFile, read_case_file, suggest
+from engine.testing.cases import Case, CaseFile, read_case_file
 from engine.testing.render import format_failure, summary, to_json
 from engine.testing.run import CaseResult, Runner, show
 
@@ -68,10 +67,8 @@ def _text_of(file: str | None) -> str | None:
 
 def command_explain(args: argparse.Namespace) -> int:
     config = read_config(args.config)
-    given = dict(parse_var(item) for item in args.var)
-    for name in given:
-        if not name.startswith("$") and name not in STALWART_VARIABLES:
-            raise UsageError(f"--var {name}: unknown variable{suggest(name, STALWART_VARIABLES)}")
+    given = parse_vars(args.var)
+    config.check_key(args.key)  # UnknownSettingError: exit 2
     services = None
     variables = given
     if args.case is not None:

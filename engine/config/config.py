@@ -14,6 +14,7 @@ threads compiles the same block twice and keeps either, which is harmless.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -26,13 +27,16 @@ from engine.config.load import FlatConfig, load_toml, read_config_file
 from engine.config.macros import expand_macros
 from engine.config.rules import BlockSource, read_block
 from engine.config.settings import (
+    SETTINGS,
     TLS_AGGREGATE_KEYS,
     Frequency,
     ResultType,
     SettingSpec,
     expression_settings,
+    find,
 )
-from engine.errors import ConfigError, Diagnostic, EvalError, ParseError, Severity, Span
+from engine.errors import (ConfigError, Diagnostic, EvalError, ParseError, Severity, Span,
+                           UnknownSettingError)
 from engine.expr import ast
 from engine.expr.compile import generate_block
 from engine.expr.fold import Folder, Unfoldable
@@ -146,9 +150,23 @@ class Config:
             self._settings[key] = compiled  # type: ignore[assignment]
         return compiled
 
+    def check_key(self, key: str) -> None:
+        """Raise UnknownSettingError (with the closest key) unless `key` is registered or the
+        file sets it, as a single value or as an if/then/else block."""
+        if key in self._settings or find(key) is not None or key in self.values:
+            return
+        prefix = key + "."
+        if any(name.startswith(prefix) for name in self.values):
+            return
+        known = [spec.key for spec in SETTINGS if "*" not in spec.key] + list(self.values)
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        raise UnknownSettingError(key, close[0] if close else None)
+
     def explain(self, key: str, variables: Mapping[str, Any] | None = None,
                 services: Any = None) -> Resolution:
-        """Resolve `key` and say which rule produced the value."""
+        """Resolve `key` and say which rule produced the value. Raises UnknownSettingError
+        for a key that is neither registered nor set in the file."""
+        self.check_key(key)
         compiled = self.setting(key)
         if compiled is None or compiled.run is None:
             origin = "not set" if compiled is None else compiled.rule_origins[-1]
@@ -161,8 +179,9 @@ class Config:
         """The raw value of setting `key` for a context; None when the setting has no value.
 
         Registered settings use their own scope and default; any other key is compiled with
-        every Stalwart variable allowed. Raises ConfigError if that other key is malformed and
-        EvalError if a service function fails.
+        every Stalwart variable allowed. Raises ConfigError if that other key is malformed,
+        UnknownSettingError (a ConfigError and a KeyError) if it is neither registered nor set,
+        and EvalError if a service function fails.
         """
         return self.explain(key, variables, services).value
 

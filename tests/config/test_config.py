@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import engine
+from engine.errors import UnknownSettingError
 from engine import Frequency
 from engine.config.settings import SETTINGS, find
 
@@ -133,7 +134,19 @@ def test_config_get_reads_text_as_written_and_folds_at_load() -> None:
 def test_unknown_keys_resolve_with_every_variable_and_errors_at_resolve() -> None:
     config = engine.load_config('route = "rcpt_domain + mx"\nbad = "1 +"\n')
     assert config.resolve("route", {"rcpt_domain": "a", "mx": "b"}) == "ab"
-    assert config.resolve("not.defined") is None
+    # neither registered nor set: an error that says so (a ConfigError and a KeyError)
+    for base in (engine.ConfigError, KeyError, UnknownSettingError):
+        with pytest.raises(base):
+            config.resolve("not.defined")
+    with pytest.raises(UnknownSettingError) as unknown:
+        config.resolve("rout")
+    assert unknown.value.suggestion == "route"
+    assert "did you mean route?" in str(unknown.value)
+    # registered but not set: its default; set in the file as a block: compiled
+    assert config.resolve("report.tls.aggregate.max-size") == 26214400
+    block = engine.load_config('x = [{ if = "rcpt_domain == \'a\'", then = "1" }, '
+                               '{ else = "2" }]\n')
+    assert block.resolve("x", {"rcpt_domain": "a"}) == 1
     with pytest.raises(engine.ConfigError) as caught:
         config.resolve("bad")
     assert caught.value.diagnostics[0].span is not None
