@@ -102,7 +102,7 @@ def test_resolve_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> None
         "report.tls.aggregate.from-name           TLS Aggregate Report",
         "report.tls.aggregate.from-address        noreply-tls@example.org",
         "report.tls.aggregate.org-name            Example Organisation",
-        "report.tls.aggregate.contact-info        tlsrpt@example.org",
+        "report.tls.aggregate.contact-info        tlsrpt@mx1.example.org",
         "report.tls.aggregate.send                hourly",
         "report.tls.aggregate.max-size            26214400 bytes",
         'report.tls.aggregate.sign                ["rsa-example.org", "ed25519-example.org"]',

@@ -61,6 +61,20 @@ def test_unknown_report_keys_are_logged_at_start(tmp_path: Path,
     assert "report.tls.aggregate.from-adress" in err
 
 
+def test_ignored_signature_keys_are_logged_at_start(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    keys = Path(__file__).resolve().parents[1] / "examples" / "keys"
+    config = _write(tmp_path, '[report.tls.aggregate]\nsign = "[\'rsa-x\']"\n\n'
+                    '[signature."rsa-x"]\n'
+                    f'private-key = "%{{file:{keys}/rsa.example.org.pem}}%"\n'
+                    'domain = "example.org"\nselector = "s"\nexpire = "30d"\n')
+    events = tmp_path / "events.jsonl"
+    events.write_text("")
+    assert main(["record", config, str(events), "--db", str(tmp_path / "t.db")]) == 0
+    err = capsys.readouterr().err
+    assert "ignored-signature-key" in err and "expire" in err
+
+
 def test_status_and_lint_still_read_such_a_config(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     config = _write(tmp_path, BROKEN)

@@ -48,7 +48,8 @@ def read_reporting_config(path: str) -> Config:
     """The configuration of a command that reports (`record`, `report`, `serve`, `collect`,
     `analyze`): it must lint without errors, since a mistake there would otherwise only show
     in reports sent hours later (or never). Raises ConfigError listing every lint error; logs
-    each unknown report.* key (W404) as a warning, since its setting keeps its default."""
+    each unknown report.* key (W404) and each ignored signature key (W507, W508) as a warning,
+    since the setting keeps its default and the signer does not do what the key asks."""
     from engine.lint.check import lint_file, lint_text
 
     config = read_config(path)
@@ -64,6 +65,9 @@ def read_reporting_config(path: str) -> Config:
             log.warning("unknown-setting", key=diagnostic.key, at=diagnostic.location(),
                         message=diagnostic.message, effect="ignored; the setting keeps its "
                         "default")
+        elif diagnostic.code in ("W507", "W508"):  # signature keys the signer cannot honour
+            log.warning("ignored-signature-key", key=diagnostic.key,
+                        at=diagnostic.location(), message=diagnostic.message)
     return config
 
 

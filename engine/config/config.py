@@ -21,11 +21,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from engine.config.load import FlatConfig, load_toml, read_config_file
 from engine.config.macros import expand_macros
 from engine.config.rules import BlockSource, read_block
+from engine.config.signatures import section_problems
 from engine.config.settings import (
     SETTINGS,
     TLS_AGGREGATE_KEYS,
@@ -112,8 +113,9 @@ class Config:
                  settings: dict[str, CompiledSetting], diagnostics: list[Diagnostic]) -> None:
         self.file = flat.file
         self.text = flat.text
-        #: every flat key and its text as written (what config_get reads)
-        self.raw: Mapping[str, str] = MappingProxyType(dict(flat.values))
+        #: what config_get reads: every flat key's text as written, except the keys the derived
+        #: `server.hostname` and `report.domain` come from, which are macro-expanded
+        self.raw: Mapping[str, str] = MappingProxyType(config_reads(flat.values, values))
         #: every flat key and its text after macro expansion
         self.values: Mapping[str, str] = MappingProxyType(dict(values))
         self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
@@ -144,7 +146,7 @@ class Config:
         if compiled is None and key not in self._settings:
             diagnostics: list[Diagnostic] = []
             compiled = compile_setting(key, None, self._flat, self.values, self._sorted_keys,
-                                        diagnostics)
+                                        diagnostics, reads=self.raw)
             if diagnostics and any(d.severity is Severity.ERROR for d in diagnostics):
                 raise ConfigError(diagnostics)
             self._settings[key] = compiled  # type: ignore[assignment]
@@ -375,16 +377,41 @@ def load_config(path_or_text: str | os.PathLike[str], *,
     sorted_keys = list(values)
     errors: list[Diagnostic] = []
     settings: dict[str, CompiledSetting] = {}
+    reads = config_reads(flat.values, values)
     for spec in expression_settings():
         found = compile_setting(spec.key, spec, flat, values, sorted_keys, errors,
-                                 changed=expanded.changed)
+                                 changed=expanded.changed, reads=reads)
         if found is not None:
             settings[spec.key] = found
+    # A signature that can never sign (rsa-sha1, a small RSA key) is refused now, not hours
+    # later when the first report is signed.
+    for problem in section_problems(values):
+        if problem.is_error:
+            errors.append(_diagnostic_at(flat, problem.key, problem.code, problem.message,
+                                         help=problem.help))
     fatal = [d for d in errors if d.severity is Severity.ERROR]
     if fatal:
         raise ConfigError(sorted(fatal, key=_position))
     diagnostics.extend(errors)
     return Config(flat, values, settings, diagnostics)
+
+
+#: the keys `config_get('server.hostname')` and `config_get('report.domain')` are derived
+#: from; Stalwart derives them from the loaded (macro-expanded) configuration
+DERIVED_SOURCES: Final = ("server.hostname", "report.domain")
+_DERIVED_PREFIX: Final = "lookup.default."
+
+
+def config_reads(written: Mapping[str, str], expanded: Mapping[str, str]) -> dict[str, str]:
+    """The texts `config_get` reads (spec 9): other settings as written in the file, without
+    macro expansion, but `server.hostname`, `report.domain` and `lookup.default.*` expanded,
+    since Stalwart reads those from the expanded configuration when it derives the host name
+    and the report domain (and so the submitter and the default signer names)."""
+    reads = dict(written)
+    for key, text in expanded.items():
+        if key in DERIVED_SOURCES or key.startswith(_DERIVED_PREFIX):
+            reads[key] = text
+    return reads
 
 
 def _position(diagnostic: Diagnostic) -> tuple[int, str]:
@@ -394,7 +421,12 @@ def _position(diagnostic: Diagnostic) -> tuple[int, str]:
 def compile_setting(key: str, spec: SettingSpec | None, flat: FlatConfig,
                      values: Mapping[str, str], sorted_keys: list[str],
                      diagnostics: list[Diagnostic],
-                     changed: frozenset[str] = frozenset()) -> CompiledSetting | None:
+                     changed: frozenset[str] = frozenset(),
+                     reads: Mapping[str, str] | None = None) -> CompiledSetting | None:
+    """Compile one setting's block; `reads` is what config_get reads (config_reads of the
+    file, computed here when not given)."""
+    if reads is None:
+        reads = config_reads(flat.values, values)
     block, problems = read_block(key, values, sorted_keys)
     for problem in problems:
         diagnostics.append(_diagnostic_at(
@@ -411,9 +443,9 @@ def compile_setting(key: str, spec: SettingSpec | None, flat: FlatConfig,
             return None
         # Stalwart compiles its defaults with "all variables" (10.2) and the constants.
         node = parse(spec.default, Scope.of(ALL_VARIABLES, spec.constants))
-        run = generate_block((), node, config=flat.values, trace=True)
+        run = generate_block((), node, config=reads, trace=True)
         return CompiledSetting(key, None, run, ("default",), True,
-                               _constants((node,), flat.values), (), node)
+                               _constants((node,), reads), (), node)
     pieces: list[tuple[str, str]] = (
         [(key, block.single)] if block.single is not None else
         [item for rule in block.rules for item in ((rule.condition_key, rule.condition),
@@ -434,9 +466,9 @@ def compile_setting(key: str, spec: SettingSpec | None, flat: FlatConfig,
     if block.single is not None and isinstance(nodes[0], ast.Empty):
         return CompiledSetting(key, block, None, origins, False)  # `K = ""`: no value
     rules = list(zip(nodes[0:-1:2], nodes[1:-1:2]))
-    run = generate_block(rules, nodes[-1], config=flat.values, trace=True)
+    run = generate_block(rules, nodes[-1], config=reads, trace=True)
     results = tuple(value for _, value in rules) + (nodes[-1],)
-    return CompiledSetting(key, block, run, origins, False, _constants(results, flat.values),
+    return CompiledSetting(key, block, run, origins, False, _constants(results, reads),
                            tuple(rules), nodes[-1])
 
 

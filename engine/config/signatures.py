@@ -119,3 +119,81 @@ def load_signing_key(pem: str, algorithm: str) -> SigningKey:
         raise SignatureKeyError(
             "not an Ed25519 private key (expected PKCS#8 PEM or a base64 seed)")
     return ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+
+
+# --- what a signature section may hold ----------------------------------------------------------
+
+#: the spellings of `algorithm` that sign (the reporting core's signer reads the same ones)
+ALGORITHM_SPELLINGS: Final = {
+    "rsa-sha256": "rsa-sha256", "rsa-sha-256": "rsa-sha256",
+    "ed25519-sha256": "ed25519-sha256", "ed25519-sha-256": "ed25519-sha256",
+}
+#: RFC 8301 3.2: signers MUST use RSA keys of at least 1024 bits (2048 recommended)
+MIN_RSA_BITS: Final = 1024
+#: the keys of a section the engine reads
+USED_FIELDS: Final = frozenset({"private-key", "domain", "selector", "algorithm",
+                                "canonicalization", "headers", "auid"})
+#: Stalwart's keys that this engine's signer (dkimpy) cannot honour: x=, r=y, atps=, l=
+IGNORED_FIELDS: Final = frozenset({"expire", "report", "third-party", "third-party-algo",
+                                   "set-body-length"})
+
+
+@dataclass(frozen=True, slots=True)
+class SectionProblem:
+    """A problem of one `signature.<id>` section; `key` is the flat key to point at."""
+
+    key: str
+    code: str
+    message: str
+    help: str
+    is_error: bool
+
+
+def section_problems(values: Mapping[str, str]) -> list[SectionProblem]:
+    """The signature sections' refused algorithms (E505) and RSA keys too small (E506), both
+    errors at load, and their ignored (W507) or unknown (W508) keys."""
+    found: list[SectionProblem] = []
+    for identifier, fields in signature_ids(values).items():
+        anchor = f"signature.{identifier}."
+        text = fields.get("algorithm")
+        algorithm = "rsa-sha256" if text is None else ALGORITHM_SPELLINGS.get(text.strip().lower())
+        if algorithm is None:
+            weak = text is not None and text.strip().lower() in ("rsa-sha1", "rsa-sha-1")
+            found.append(SectionProblem(
+                anchor + "algorithm", "E505",
+                f"signature `{identifier}`: algorithm `{text}` is "
+                + ("refused (RFC 8301 3.1: rsa-sha1 MUST NOT be used for signing)" if weak
+                   else "not a DKIM signing algorithm"),
+                "use rsa-sha256 or ed25519-sha256", True))
+        elif algorithm == "rsa-sha256" and fields.get("private-key") and \
+                "%{" not in fields["private-key"]:
+            try:
+                key = load_signing_key(fields["private-key"], "rsa-sha256")
+            except SignatureKeyError:
+                key = None  # lint reports it (E503); signing refuses it
+            if isinstance(key, rsa.RSAPrivateKey) and key.key_size < MIN_RSA_BITS:
+                found.append(SectionProblem(
+                    anchor + "private-key", "E506",
+                    f"signature `{identifier}`: a {key.key_size}-bit RSA key is refused "
+                    f"(RFC 8301 3.2: at least {MIN_RSA_BITS} bits)",
+                    "generate a 2048-bit key: openssl genpkey -algorithm RSA "
+                    "-pkeyopt rsa_keygen_bits:2048", True))
+        for name in fields:
+            if name in USED_FIELDS:
+                continue
+            ignored = name in IGNORED_FIELDS
+            found.append(SectionProblem(
+                _written_key(values, anchor + name), "W507" if ignored else "W508",
+                f"signature `{identifier}`: `{name}` is "
+                + ("ignored: this engine's DKIM signer cannot write it" if ignored
+                   else "not a signature key; it is ignored"),
+                "remove it" + ("" if ignored else "; the keys are " + ", ".join(
+                    sorted(USED_FIELDS))), False))
+    return found
+
+
+def _written_key(values: Mapping[str, str], key: str) -> str:
+    """The flat key as written (a list such as `headers` flattens to `headers.0000`)."""
+    if key in values:
+        return key
+    return next((name for name in values if name.startswith(key + ".")), key)

@@ -20,12 +20,15 @@ if TYPE_CHECKING:
 
 def server_hostname(config: Mapping[str, str]) -> str:
     """`server.hostname` as written, else `lookup.default.hostname` lower-cased, else the
-    machine's host name lower-cased, else `localhost`."""
+    machine's host name lower-cased, else `localhost`.
+
+    As in Stalwart, a key that is set is used even when it is empty: `server.hostname = ""`
+    gives the host name `''` (lint warns, W410); only an absent key falls back."""
     written = config.get("server.hostname")
-    if written:
+    if written is not None:
         return written
     fallback = config.get("lookup.default.hostname")
-    if fallback:
+    if fallback is not None:
         return fallback.lower()
     machine = socket.gethostname()
     return machine.lower() if machine else "localhost"
@@ -34,9 +37,29 @@ def server_hostname(config: Mapping[str, str]) -> str:
 def registrable_domain(hostname: str) -> str:
     """The registrable domain of a host name under the public suffix list, as Stalwart's
     fallback computes it (`mx1.mail.example.org` -> `example.org`, `mx.example.co.uk` ->
-    `example.co.uk`); the host name itself when it has none (`localhost`, `co.uk`)."""
-    name = hostname.strip(".").lower()
-    return _public_suffixes().privatesuffix(name) or name
+    `example.co.uk`); the host name itself when it has none (`localhost`, `co.uk`).
+
+    Stalwart's lookup compares labels case-sensitively with the list's lower-case rules and
+    keeps the case of the name: `MX1.Example.org` gives `Example.org`, and in `MX.EXAMPLE.ORG`
+    no rule matches `ORG`, so the default rule (the last label is a public suffix) gives
+    `EXAMPLE.ORG`. Lint warns about an upper-case host name reaching this fallback (W411).
+    """
+    name = hostname.strip(".")
+    labels = name.split(".")
+    # Only the trailing labels written in lower case can match a rule of the list.
+    lower = 0
+    while lower < len(labels) and labels[len(labels) - 1 - lower] == \
+            labels[len(labels) - 1 - lower].lower():
+        lower += 1
+    if lower == 0:
+        suffix_labels = 1  # the default rule `*`
+    else:
+        tail = ".".join(labels[len(labels) - lower:])
+        suffix = _public_suffixes().publicsuffix(tail) or labels[-1]
+        suffix_labels = suffix.count(".") + 1
+    if len(labels) <= suffix_labels or not all(labels):
+        return name
+    return ".".join(labels[len(labels) - suffix_labels - 1:])
 
 
 @functools.cache
@@ -50,13 +73,14 @@ def _public_suffixes() -> PublicSuffixList:
 
 
 def report_domain(config: Mapping[str, str]) -> str:
-    """`report.domain` lower-cased, else `lookup.default.domain` lower-cased, else the domain of
-    the host name."""
+    """`report.domain` lower-cased, else `lookup.default.domain` lower-cased, else the
+    registrable domain of the host name, not lower-cased (Stalwart's order; a key that is set
+    is used even when empty)."""
     for key in ("report.domain", "lookup.default.domain"):
         written = config.get(key)
-        if written:
+        if written is not None:
             return written.lower()
-    return registrable_domain(server_hostname(config)).lower()
+    return registrable_domain(server_hostname(config))
 
 
 def node_id(config: Mapping[str, str]) -> int:

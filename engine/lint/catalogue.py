@@ -127,6 +127,22 @@ _RULES: Final = (
          "Use the key named in the suggestion."),
     Rule("W405", "config-get-unset", WARNING, "`config_get` of a key that is not set",
          "It evaluates to '' at run time.", "Set the key, or correct its name."),
+    Rule("W410", "empty-host-name", WARNING,
+         "an empty `server.hostname`, `report.domain` or `lookup.default.*`",
+         "Stalwart uses the empty text, it does not fall back: reports would come from "
+         "`noreply-tls@` with an empty submitter.",
+         "Set the name (check the environment variable of a macro), or remove the key."),
+    Rule("W411", "upper-case-host-name", WARNING,
+         "an upper-case host name reaching the public-suffix fallback of `report.domain`",
+         "Stalwart's public suffix lookup is case-sensitive and keeps the case: "
+         "`MX1.EXAMPLE.ORG` gives `EXAMPLE.ORG`, `MX.EXAMPLE.CO.UK` gives `CO.UK`.",
+         "Write the host name in lower case, or set `report.domain`."),
+    Rule("W412", "key-get-default", WARNING,
+         "a setting that still uses Stalwart's old `key_get('default', ...)` default",
+         "Before v0.11.2 the defaults read a lookup store at run time; today's read the host "
+         "name and report domain derived at load, and the two differ.",
+         "Write `config_get('server.hostname')` or `config_get('report.domain')`, or remove "
+         "the key."),
     # -- DKIM signatures
     Rule("E501", "unknown-signature", ERROR, "`sign` names a signature with no `signature.<id>`",
          "Reports would be held: a report is never sent with a missing signature.",
@@ -140,6 +156,34 @@ _RULES: Final = (
     Rule("W504", "ed25519-only", WARNING, "reports are signed with Ed25519 keys only",
          "Some large receivers cannot verify Ed25519 signatures yet.",
          "Also sign with an RSA key."),
+    Rule("E505", "refused-signature-algorithm", ERROR,
+         "a signature algorithm that cannot sign (`rsa-sha1`, an unknown name)",
+         "RFC 8301 3.1: rsa-sha1 MUST NOT be used; the configuration does not load.",
+         "Use `rsa-sha256` or `ed25519-sha256`."),
+    Rule("E506", "weak-signature-key", ERROR, "an RSA signature key under 1024 bits",
+         "RFC 8301 3.2: signers MUST use at least 1024 bits and verifiers refuse smaller "
+         "keys; the configuration does not load.",
+         "Generate a 2048-bit RSA key."),
+    Rule("W507", "ignored-signature-key", WARNING,
+         "a Stalwart signature key this engine cannot honour (`expire`, `report`, "
+         "`third-party`, `third-party-algo`, `set-body-length`)",
+         "The signer (dkimpy) writes no x=, r=y, atps= or l=: the key has no effect.",
+         "Remove it."),
+    Rule("W508", "unknown-signature-key", WARNING, "a key that no signature section has",
+         "A misspelt key is ignored, so the intended value is not used.",
+         "Use one of private-key, domain, selector, algorithm, canonicalization, headers, "
+         "auid."),
+    Rule("W520", "submitter-contact-mismatch", WARNING,
+         "the contact-info domain differs from the submitter (RFC 8460 §5.3)",
+         "RFC 8460 §5.3: the TLS-Report-Submitter must be the domain of contact-info; "
+         "receivers (and `tlsrpt analyze`) warn about such reports.",
+         "Use a contact address at the submitter, or make the submitter that domain."),
+    Rule("W521", "from-address-unsigned", WARNING,
+         "no configured DKIM signature covers the from-address domain (RFC 8460 §3)",
+         "RFC 8460 §3: a report sent by email carries a DKIM signature of the reporting "
+         "domain; a signature of another domain does not vouch for the sender.",
+         "Sign with a key of the from-address domain (or a parent), or send from a signing "
+         "domain."),
 )
 
 RULES: Final[Mapping[str, Rule]] = MappingProxyType({rule.code: rule for rule in _RULES})

@@ -15,16 +15,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
-from engine.config.config import CompiledSetting, compile_setting, convert
+from engine.config.config import CompiledSetting, compile_setting, config_reads, convert
 from engine.config.load import FlatConfig, load_toml, read_config_file
 from engine.config.macros import expand_macros
 from engine.config.settings import SETTINGS, ResultType, SettingSpec, expression_settings, find
-from engine.config.signatures import SignatureKeyError, load_private_key, signature_ids
+from engine.config.signatures import (ALGORITHM_SPELLINGS, SignatureKeyError, load_private_key,
+                                      section_problems, signature_ids)
 from engine.errors import Diagnostic, Severity, Span
 from engine.expr import ast
 from engine.expr.fold import Folder, Unfoldable
 from engine.expr.scope import STALWART_VARIABLES
 from engine.expr.values import Value
+from engine.expr.config_values import registrable_domain, server_hostname
 from engine.expr.functions import FUNCTIONS
 
 ERROR = Severity.ERROR
@@ -81,6 +83,10 @@ def _lint(flat: FlatConfig, environ: Mapping[str, str] | None,
         found.extend(_check_values(flat, spec, setting))
         found.extend(_check_config_get(flat, setting))
     found.extend(_check_signatures(flat, values, compiled))
+    reads = config_reads(flat.values, values)
+    found.extend(_check_derived(flat, reads))
+    found.extend(_check_rfc8460(flat, values, reads, compiled))
+    found.extend(_check_key_get(flat, compiled))
     return sorted(found, key=_order)
 
 
@@ -314,9 +320,153 @@ def _check_config_get(flat: FlatConfig, setting: CompiledSetting) -> list[Diagno
     return found
 
 
+# --- the derived host name and report domain ---------------------------------------------------
+
+def _check_derived(flat: FlatConfig, reads: Mapping[str, str]) -> list[Diagnostic]:
+    """What `config_get('server.hostname')` and `config_get('report.domain')` become, checked
+    where Stalwart's rules give a value the author surely did not mean."""
+    found = []
+    host_key = next((key for key in ("server.hostname", "lookup.default.hostname")
+                     if key in reads), None)
+    domain_key = next((key for key in ("report.domain", "lookup.default.domain")
+                       if key in reads), None)
+    for key in (host_key, domain_key):
+        if key is not None and not reads[key].strip():
+            macro = " (after its macros are expanded)" if "%{" in flat.values.get(key, "") \
+                else ""
+            found.append(_diagnostic(
+                flat, "W410", WARNING, f"`{key}` is empty{macro}: Stalwart uses the empty "
+                "text, it does not fall back", key,
+                help="set it to the name, or remove the key to get the fallback"))
+    if domain_key is None and host_key == "server.hostname":
+        host = server_hostname(reads)
+        if host != host.lower():
+            domain = registrable_domain(host)
+            found.append(_diagnostic(
+                flat, "W411", WARNING, f"`server.hostname` {_shown(flat, host_key, host)} has "
+                "upper-case letters, and the report domain falls back to its registrable domain"
+                f"{_shown(flat, host_key, domain, ' ')}: Stalwart's public suffix lookup is "
+                "case-sensitive and keeps the case", host_key,
+                help="write the host name in lower case, or set `report.domain`",
+                suggestion=None if "%{" in flat.values[host_key] else f'"{host.lower()}"'))
+    return found
+
+
+# --- RFC 8460 rules a configuration can break -----------------------------------------------------
+
+def _constants_of(setting: CompiledSetting | None, reads: Mapping[str, str]
+                  ) -> list[tuple[str, Value]] | None:
+    """Each (flat key, value) a setting can produce, when every one is known at lint time and
+    does not depend on the host name of the machine lint runs on."""
+    if setting is None or setting.default is None:
+        return None
+    machine = "server.hostname" not in reads and "lookup.default.hostname" not in reads
+    if machine:
+        derived = {"server.hostname"} | ({"report.domain"} if "report.domain" not in reads
+                                         and "lookup.default.domain" not in reads else set())
+        nodes = [node for pair in setting.rules for node in pair] + [setting.default]
+        if any(isinstance(part, ast.Setting) and part.key in derived
+               for node in nodes for part in ast.walk(node)):
+            return None
+    keys = _result_keys(setting) or [setting.key]
+    results = [value for _, value in setting.rules] + [setting.default]
+    found = []
+    for key, node in zip(keys, results):
+        is_constant, value = _constant(node, reads)
+        if not is_constant:
+            return None
+        found.append((key, value))
+    return found
+
+
+def _domain_of(address: Value) -> str | None:
+    if not isinstance(address, str) or "@" not in address:
+        return None
+    return address.rpartition("@")[2].strip().rstrip(".").lower() or None
+
+
+def _check_rfc8460(flat: FlatConfig, values: Mapping[str, str], reads: Mapping[str, str],
+                   compiled: Mapping[str, CompiledSetting]) -> list[Diagnostic]:
+    found = []
+    submitters = _constants_of(compiled.get("report.submitter"), reads)
+    contacts = _constants_of(compiled.get("report.tls.aggregate.contact-info"), reads)
+    if submitters and contacts and len({str(v) for _, v in submitters}) == 1:
+        submitter = str(submitters[0][1]).strip().rstrip(".")
+        for key, contact in contacts:
+            domain = _domain_of(contact)
+            if domain is not None and domain != submitter.lower():
+                found.append(_diagnostic(
+                    flat, "W520", WARNING, f"the contact-info domain `{domain}` differs from "
+                    f"the submitter `{submitter}`: RFC 8460 §5.3 requires the "
+                    "TLS-Report-Submitter to be the domain of contact-info", key,
+                    help=f"use a contact address at {submitter}, or set report.submitter to "
+                         f"'{domain}'"))
+    sections = signature_ids(values)
+    signs = _constants_of(compiled.get("report.tls.aggregate.sign"), reads)
+    addresses = _constants_of(compiled.get("report.tls.aggregate.from-address"), reads)
+    if not signs or not addresses:
+        return found
+    signing: set[str] = set()
+    for _, value in signs:
+        ids, problem = convert(find("report.tls.aggregate.sign"), value)  # type: ignore[arg-type]
+        if problem is None:
+            signing.update(sections[i].get("domain", "").strip().rstrip(".").lower()
+                           for i in ids if i in sections)
+    signing.discard("")
+    if not signing:
+        return found  # no signature at all: E501 or the empty `sign` say it
+    for key, address in addresses:
+        domain = _domain_of(address)
+        if domain is None:
+            continue
+        if not any(domain == d or domain.endswith("." + d) for d in signing):
+            found.append(_diagnostic(
+                flat, "W521", WARNING, f"no configured DKIM signature covers the from-address "
+                f"domain `{domain}` (signing domains: {', '.join(sorted(signing))}): RFC 8460 "
+                "§3 wants a report sent by email signed by the reporting domain", key,
+                help=f"add a signature with domain = \"{domain}\" (or a parent domain) to "
+                     "`sign`, or send from an address at a signing domain"))
+    return found
+
+
+def _shown(flat: FlatConfig, key: str, text: str, before: str = "") -> str:
+    # never print what an env/file macro expanded to
+    return "" if "%{" in flat.values.get(key, "") else f"{before}`{text}`"
+
+
+def _check_key_get(flat: FlatConfig, compiled: Mapping[str, CompiledSetting]
+                   ) -> list[Diagnostic]:
+    """`key_get('default', 'hostname')` and `key_get('default', 'domain')`: the defaults of
+    Stalwart before v0.11.2, still found in exported configurations. They read a lookup store
+    (at run time, and '' when it has no such key), where today's defaults read the host name
+    and report domain derived at load."""
+    found = []
+    replacement = {"hostname": "config_get('server.hostname')",
+                   "domain": "config_get('report.domain')"}
+    for setting in compiled.values():
+        for key, node in _pieces(setting):
+            for part in ast.walk(node):
+                if not (isinstance(part, ast.Call) and part.function == "key_get"):
+                    continue
+                words = [argument.value if isinstance(argument, ast.Literal) else None
+                         for argument in part.arguments]
+                if len(words) != 2 or words[0] != "default" or words[1] not in replacement:
+                    continue
+                found.append(_diagnostic(
+                    flat, "W412", WARNING, f"`key_get('default', '{words[1]}')` is Stalwart's "
+                    "default from before v0.11.2: it reads a lookup store at run time, not "
+                    f"the {'host name' if words[1] == 'hostname' else 'report domain'} "
+                    "derived at load", key,
+                    help=f"write {replacement[words[1]]} (today's default), or remove the "
+                         "key to get the default"))
+    return found
+
+
 def _check_signatures(flat: FlatConfig, values: Mapping[str, str],
                       compiled: Mapping[str, CompiledSetting]) -> list[Diagnostic]:
-    found = []
+    found = [_diagnostic(flat, problem.code, ERROR if problem.is_error else WARNING,
+                         problem.message, problem.key, _at(flat, problem.key, False),
+                         problem.help) for problem in section_problems(values)]
     sections = signature_ids(values)
     for identifier, fields in sections.items():
         anchor = f"signature.{identifier}"
@@ -329,8 +479,11 @@ def _check_signatures(flat: FlatConfig, values: Mapping[str, str],
             continue
         if "%{" in fields["private-key"]:
             continue  # a macro that did not expand: E010-E013 already say why
+        algorithm = ALGORITHM_SPELLINGS.get(fields.get("algorithm", "rsa-sha256").strip().lower())
+        if algorithm is None:
+            continue  # E505 says it, at `algorithm`
         try:
-            load_private_key(fields["private-key"], fields.get("algorithm", "rsa-sha256"))
+            load_private_key(fields["private-key"], algorithm)
         except SignatureKeyError as err:
             reason = " ".join(str(err).split())  # library messages may span lines
             found.append(_diagnostic(

@@ -13,7 +13,12 @@ from engine.expr.config_values import registrable_domain, report_domain
 @pytest.mark.parametrize(("hostname", "expected"), [
     ("mx1.mail.example.org", "example.org"),
     ("mx.example.co.uk", "example.co.uk"),        # a two-label public suffix
-    ("MX1.Example.ORG.", "example.org"),          # case and the root dot do not matter
+    # Stalwart's lookup is case-sensitive and keeps the case: only lower-case labels match
+    # the list's rules, an unmatched last label is a suffix by the default rule
+    ("MX1.Example.org.", "Example.org"),
+    ("MX1.Example.ORG", "Example.ORG"),
+    ("MX.EXAMPLE.CO.UK", "CO.UK"),
+    ("mx.EXAMPLE.co.uk", "EXAMPLE.co.uk"),
     ("example.org", "example.org"),
     ("mx.xn--bcher-kva.example", "xn--bcher-kva.example"),
     ("localhost", "localhost"),                   # no registrable domain: the name itself

@@ -77,6 +77,15 @@ EXPECTED: dict[str, tuple[int, int]] = {
     "E502": (1, 1),    # the table header of the signature
     "E503": (2, 15),   # the private key's value
     "W504": (2, 8),    # the `sign` value
+    "W410": (3, 12),   # the empty (after its macro) `hostname` value
+    "W411": (2, 12),   # the upper-case `hostname` value
+    "W412": (2, 13),   # the `submitter` with `key_get('default', 'hostname')`
+    "E505": (5, 1),    # the key `algorithm`
+    "E506": (2, 1),    # the key `private-key` of the 512-bit key
+    "W507": (5, 1),    # the key `expire`
+    "W508": (5, 1),    # the key `canonicalisation`
+    "W520": (5, 16),   # the `contact-info` value
+    "W521": (2, 16),   # the `from-address` value
 }
 
 #: Other codes a bad example reports besides its own (and where).
@@ -447,7 +456,7 @@ def test_applying_the_suggestion_fixes_the_bad_example(code: str, key_dir: Path)
 def test_the_fixable_codes_are_known() -> None:
     """So that a new suggestion is noticed: these bad examples carry a suggestion."""
     assert {code for code in _WITH_FIX if _fixable(code)} == {
-        "E004", "E101", "E105", "E201", "E203", "W404", "E501"}
+        "E004", "E101", "E105", "E201", "E203", "W404", "E501", "W411"}
 
 
 # --- engine bugs found while writing these tests (strict xfails) -----------------------------
