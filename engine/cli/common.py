@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Any
 
+from engine._bounded_io import MAX_CONFIG_BYTES, InputTooLarge, read_bounded, read_file_bounded
 from engine.config.config import Config, load_config
 from engine.errors import ConfigError
 
@@ -32,7 +33,7 @@ def read_config(path: str) -> Config:
     if path != "-" and not os.path.isfile(path):
         raise UsageError(f"cannot read {path}: no such file")
     if path == "-":
-        return load_config(sys.stdin.read())
+        return load_config(read_stdin_text("standard input"))
     try:
         return load_config(os.fspath(path))
     except ConfigError as err:
@@ -40,6 +41,26 @@ def read_config(path: str) -> Config:
         if unreadable:
             raise UsageError(f"cannot read {path}: {unreadable[0].message}") from None
         raise
+
+
+def read_stdin_text(what: str, limit: int = MAX_CONFIG_BYTES) -> str:
+    """Standard input as UTF-8 text, refused past `limit` bytes while it is read."""
+    try:
+        data = read_bounded(sys.stdin.buffer, limit, what)
+    except InputTooLarge as err:
+        raise UsageError(f"cannot read -: {err}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UsageError(f"cannot read -: not valid UTF-8 (byte {err.start})") from None
+
+
+def read_text_file(path: str, limit: int = MAX_CONFIG_BYTES) -> str | None:
+    """A regular file of at most `limit` bytes as text (bad bytes replaced), else None."""
+    try:
+        return read_file_bounded(path, limit).decode("utf-8", errors="replace")
+    except (OSError, InputTooLarge):
+        return None
 
 
 def parse_var(text: str) -> tuple[str, Any]:
