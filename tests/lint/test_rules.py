@@ -54,7 +54,7 @@ EXPECTED: dict[str, tuple[int, int]] = {
     "E011": (2, 16),   # `%{file:...}%`
     "E012": (5, 14),   # `%{cfg:report.domian}%`
     "E013": (8, 37),   # the second, unclosed `%{cfg:`
-    "E014": (16, 8),   # tested in tests/hostile/test_macros.py
+    "E014": (17, 8),   # tested in tests/hostile/test_macros.py
     "W015": (2, 15),   # tested in tests/hostile/test_macros.py
     "E101": (3, 43),   # just after `'.test'`, where `)` is missing
     "E102": (2, 13),   # `25MB`
