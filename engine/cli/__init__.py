@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 from engine.cli import (analyze_command, collect_command, config_commands, reporting_commands,
                         test_commands)
-from engine.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color
+from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color,
+                               read_text_file)
 from engine import log
 from engine._version import __version__
 from engine.errors import ConfigError, EngineError, UnknownSettingError
@@ -88,8 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _source_of(file: str | None, args: argparse.Namespace) -> str | None:
     path = file or getattr(args, "config", None)
     if path and path != "-" and os.path.isfile(path):
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
+        return read_text_file(path)
     return None
 
 

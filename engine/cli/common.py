@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from engine import log
+from engine._bounded_io import MAX_CONFIG_BYTES, InputTooLarge, read_bounded, read_file_bounded
 from engine.config.config import Config, load_config
 from engine.errors import ConfigError, Severity
 
@@ -34,7 +35,7 @@ def read_config(path: str) -> Config:
     if path != "-" and not os.path.isfile(path):
         raise UsageError(f"cannot read {path}: no such file")
     if path == "-":
-        return load_config(sys.stdin.read())
+        return load_config(read_stdin_text("standard input"))
     try:
         return load_config(os.fspath(path))
     except ConfigError as err:
@@ -69,6 +70,26 @@ def read_reporting_config(path: str) -> Config:
             log.warning("ignored-signature-key", key=diagnostic.key,
                         at=diagnostic.location(), message=diagnostic.message)
     return config
+
+
+def read_stdin_text(what: str, limit: int = MAX_CONFIG_BYTES) -> str:
+    """Standard input as UTF-8 text, refused past `limit` bytes while it is read."""
+    try:
+        data = read_bounded(sys.stdin.buffer, limit, what)
+    except InputTooLarge as err:
+        raise UsageError(f"cannot read -: {err}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UsageError(f"cannot read -: not valid UTF-8 (byte {err.start})") from None
+
+
+def read_text_file(path: str, limit: int = MAX_CONFIG_BYTES) -> str | None:
+    """A regular file of at most `limit` bytes as text (bad bytes replaced), else None."""
+    try:
+        return read_file_bounded(path, limit).decode("utf-8", errors="replace")
+    except (OSError, InputTooLarge):
+        return None
 
 
 def parse_var(text: str) -> tuple[str, Any]:

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from engine import log
+from engine._bounded_io import bounded_lines
 from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, UsageError, database_path, db_option,
                                parse_time, read_config, read_reporting_config,
                                store_options)
@@ -73,7 +74,9 @@ def command_record(args: argparse.Namespace) -> int:
     progress = _RecordProgress()
     try:
         with SqliteEventStore(database_path(args, config)) as store:
-            result = record_lines(config, store, stream, now=now, progress=progress)
+            # bounded_lines: a line is never held whole past the intake's line bound
+            result = record_lines(config, store, bounded_lines(stream), now=now,
+                                  progress=progress)
     finally:
         progress.finish()
         if stream is not sys.stdin.buffer:

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color, parse_vars,
+                               read_text_file,
                                read_config, var_option)
 from engine.config.trace import Outcome, Trace, trace, typed_text, value_type
 from engine.errors import ConfigError
@@ -58,11 +59,7 @@ def command_test(args: argparse.Namespace) -> int:
 def _text_of(file: str | None) -> str | None:
     if not file:
         return None
-    try:
-        with open(file, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError:
-        return None
+    return read_text_file(file)
 
 
 def command_explain(args: argparse.Namespace) -> int:

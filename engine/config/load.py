@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import tomli
 
+from engine._bounded_io import MAX_CONFIG_BYTES, InputTooLarge, read_file_bounded
 from engine.config._toml_positions import KeyPath, ScanError, ValuePosition, scan_positions
 from engine.errors import Diagnostic, Severity, Span
 
@@ -93,7 +94,7 @@ def load_toml(text: str, file: str | None = None) -> FlatConfig:
 
 
 def read_config_file(path: str | os.PathLike[str]) -> FlatConfig:
-    """Read a UTF-8 file and load it with `load_toml`.
+    """Read a UTF-8 file of at most MAX_CONFIG_BYTES and load it with `load_toml`.
 
     An unreadable file or invalid UTF-8 becomes one E002 diagnostic, never an exception; for
     invalid UTF-8 the text is decoded with replacement characters and the span points at the
@@ -101,8 +102,10 @@ def read_config_file(path: str | os.PathLike[str]) -> FlatConfig:
     """
     file = os.fspath(path)
     try:
-        with open(file, "rb") as stream:
-            data = stream.read()
+        data = read_file_bounded(file, MAX_CONFIG_BYTES, "configuration file")
+    except InputTooLarge as error:
+        return _failed("", file, CODE_UNREADABLE, f"cannot read configuration file: {error}",
+                       None)
     except OSError as error:
         message = f"cannot read configuration file: {error.strerror or error}"
         return _failed("", file, CODE_UNREADABLE, message, None)

@@ -12,11 +12,14 @@ from the file map back; substituted text does not.
 
 from __future__ import annotations
 
+import bisect
 import os
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from engine._bounded_io import InputTooLarge, read_file_bounded
 from engine.config.load import FlatConfig
 from engine.errors import Diagnostic, Severity, Span
 
@@ -24,10 +27,26 @@ from engine.errors import Diagnostic, Severity, Span
 # are small, and a typo pointing at a log or a device file should fail fast instead.
 MAX_MACRO_FILE_BYTES: Final = 1 << 20
 
+#: Longest value a macro expansion may produce, in characters. Chains of `%{cfg:}%` double a
+#: value at every link (twenty links of two macros each: a million-fold), so the bound is
+#: checked before each substitution is appended; a value over it stays unexpanded.
+MAX_EXPANDED_VALUE_CHARS: Final = 1 << 20
+
+#: Most characters all macros of one configuration may substitute in total: 10^5 macros of a
+#: large environment variable, or a file that includes itself many times, stop here (E014)
+#: instead of growing to gigabytes. Far above any real configuration's secrets and snippets.
+MAX_EXPANDED_TOTAL_CHARS: Final = 16 << 20
+
 CODE_MISSING_ENV: Final = "E010"
 CODE_BAD_FILE: Final = "E011"
 CODE_UNKNOWN_CFG: Final = "E012"
 CODE_UNTERMINATED: Final = "E013"
+CODE_TOO_LARGE: Final = "E014"
+CODE_READABLE_SECRET: Final = "W015"
+
+#: A file macro in a key whose last part holds one of these words carries a secret: a file
+#: that other users can read is worth a warning (W015).
+_SECRET_WORDS: Final = ("private-key", "password", "secret", "key")
 
 _PASSES: Final = ("env", "file", "cfg")
 _MACRO_END: Final = "}%"
@@ -84,8 +103,8 @@ class _Failed(Exception):
     """A `file` macro failed: the whole value stays unexpanded (spec 12.2)."""
 
 
-class _TooLarge(Exception):
-    """A `file` macro names a file over MAX_MACRO_FILE_BYTES."""
+class _OverBudget(Exception):
+    """An expansion would pass MAX_EXPANDED_VALUE_CHARS or MAX_EXPANDED_TOTAL_CHARS."""
 
 
 class _Builder:
@@ -98,15 +117,25 @@ class _Builder:
         self.length = 0
         self.read = 0  # how much of `source` has been consumed
         self.runs: list[_Run] = []
+        self.next_run = 0  # runs before this index end before `read`: never visited again
 
     def copy_until(self, end: int) -> None:
-        """Copy `source[read:end]`, carrying its file offsets along."""
+        """Copy `source[read:end]`, carrying its file offsets along.
+
+        The runs are in text order and `read` only grows, so each run is visited a bounded
+        number of times: linear in the value, however many macros it holds."""
         start = self.read
-        for run in self.source_runs:
+        runs = self.source_runs
+        while self.next_run < len(runs) and runs[self.next_run].end <= start:
+            self.next_run += 1
+        index = self.next_run
+        while index < len(runs) and runs[index].start < end:
+            run = runs[index]
             low, high = max(start, run.start), min(end, run.end)
             if low < high:
                 shift = self.length - start
                 self.runs.append(_Run(low + shift, high + shift, run.origin + low - run.start))
+            index += 1
         self._append(self.source[start:end])
         self.read = end
 
@@ -132,6 +161,8 @@ class _Expander:
         self.changed: set[str] = set()
         self.diagnostics: list[Diagnostic] = []
         self.runs: dict[str, list[_Run]] = {}
+        self.substituted = 0  # characters inserted by every macro so far
+        self.budget_reported = False
         for key, value in flat.values.items():
             offset = flat.origins[key].content_offset
             self.runs[key] = [] if offset is None else [_Run(0, len(value), offset)]
@@ -153,12 +184,36 @@ class _Expander:
         if not macros:
             return
         builder = _Builder(value, self.runs[key])
+        substituted = 0
         try:
             for macro in macros:
+                if self.substituted + substituted > MAX_EXPANDED_TOTAL_CHARS:
+                    raise _OverBudget
                 builder.copy_until(macro.start)
-                builder.insert(resolve(key, macro), macro.end)
+                replacement = resolve(key, macro)
+                substituted += len(replacement)
+                if builder.length + len(replacement) + len(value) - macro.end \
+                        > MAX_EXPANDED_VALUE_CHARS:
+                    self.report(key, CODE_TOO_LARGE, macro.start, macro.end,
+                                f"macro expansion makes the value longer than "
+                                f"{MAX_EXPANDED_VALUE_CHARS} characters",
+                                notes=("the whole value is left unexpanded",))
+                    return
+                builder.insert(replacement, macro.end)
+            if self.substituted + substituted > MAX_EXPANDED_TOTAL_CHARS:
+                raise _OverBudget
         except _Failed:
             return
+        except _OverBudget:
+            if not self.budget_reported:
+                self.budget_reported = True
+                self.report(key, CODE_TOO_LARGE, macros[0].start, macros[0].end,
+                            f"macros substitute more than {MAX_EXPANDED_TOTAL_CHARS} characters "
+                            "in this configuration",
+                            notes=("this value and every later value holding a macro are left "
+                                   "unexpanded",))
+            return
+        self.substituted += substituted
         builder.copy_until(len(value))
         self.values[key] = builder.text()
         self.runs[key] = builder.runs
@@ -196,12 +251,17 @@ class _Expander:
         if self.base_dir is not None:
             path = os.path.join(self.base_dir, path)  # an absolute `path` wins over base_dir
         try:
-            return _read_macro_file(path)
-        except (OSError, UnicodeDecodeError, _TooLarge) as error:
+            text, mode = _read_macro_file(path)
+        except (OSError, UnicodeDecodeError, InputTooLarge) as error:
             self.report(key, CODE_BAD_FILE, macro.start, macro.end,
                         f'cannot read "{path}" for a file macro: {_reason(error)}',
                         notes=("the whole value is left unexpanded",))
             raise _Failed from error
+        if mode & stat.S_IROTH and _holds_secret(key):
+            self.report(key, CODE_READABLE_SECRET, macro.start, macro.end,
+                        f'"{path}" holds a secret but every user can read it',
+                        help=f"chmod o-r {path}", severity=Severity.WARNING)
+        return text
 
     def resolve_cfg(self, key: str, macro: _Macro) -> str:
         value = self.values.get(macro.argument)
@@ -214,9 +274,10 @@ class _Expander:
     # -- diagnostics -------------------------------------------------------------------------
 
     def report(self, key: str, code: str, start: int, end: int, message: str,
-               help: str | None = None, notes: tuple[str, ...] = ()) -> None:
+               help: str | None = None, notes: tuple[str, ...] = (),
+               severity: Severity = Severity.ERROR) -> None:
         self.diagnostics.append(Diagnostic(
-            code, Severity.ERROR, message, span=self.file_span(key, start, end),
+            code, severity, message, span=self.file_span(key, start, end),
             file=self.flat.file, key=key, help=help, notes=notes,
         ))
 
@@ -230,18 +291,27 @@ class _Expander:
         return self.flat.origins[key].value_span
 
     def _file_offset(self, key: str, index: int) -> int | None:
-        for run in self.runs[key]:
-            if run.start <= index < run.end:
-                return run.origin + index - run.start
+        # runs are in text order and do not overlap: a binary search keeps thousands of
+        # diagnostics in one value from costing runs x diagnostics
+        runs = self.runs[key]
+        found = bisect.bisect_right(runs, index, key=lambda run: run.start) - 1
+        if found >= 0 and runs[found].start <= index < runs[found].end:
+            return runs[found].origin + index - runs[found].start
         return None
 
 
-def _read_macro_file(path: str) -> str:
-    with open(path, "rb") as stream:
-        data = stream.read(MAX_MACRO_FILE_BYTES + 1)
-    if len(data) > MAX_MACRO_FILE_BYTES:
-        raise _TooLarge(f"larger than {MAX_MACRO_FILE_BYTES} bytes")
-    return data.decode("utf-8")
+def _read_macro_file(path: str) -> tuple[str, int]:
+    """The text of a regular file of at most MAX_MACRO_FILE_BYTES, and its mode bits.
+
+    FIFOs and devices are refused without reading: a FIFO would block lint forever and
+    /dev/zero never ends."""
+    data = read_file_bounded(path, MAX_MACRO_FILE_BYTES, "the file")
+    return data.decode("utf-8"), os.stat(path).st_mode
+
+
+def _holds_secret(key: str) -> bool:
+    last = key.rsplit(".", 1)[-1]
+    return any(word in last for word in _SECRET_WORDS)
 
 
 def _reason(error: Exception) -> str:

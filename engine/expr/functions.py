@@ -20,6 +20,7 @@ from typing import Final
 
 from engine.expr import _service_functions as svc
 from engine.expr import _text_functions as txt
+from engine.expr._loose_set import LooseSet
 from engine.expr._ip import parse_ip, parse_ipv4, parse_ipv6, reverse_name
 from engine.expr._unicode import WHITE_SPACE
 from engine.expr.values import Value, compare, equals, list_view, text, truthy
@@ -65,10 +66,14 @@ def sort(value: Value, descending: Value) -> Value:
 
 
 def dedup(value: Value) -> Value:
+    # Keeps an item unless it loosely equals one kept before it; the LooseSet answers that
+    # in O(1) expected, where scanning `kept` made 30,000 values take minutes.
     kept: list[Value] = []
+    seen = LooseSet()
     for item in list_view(value):
-        if not any(equals(seen, item) for seen in kept):
+        if not seen.contains(item):
             kept.append(item)
+            seen.add(item)
     return kept
 
 
@@ -82,7 +87,10 @@ def winnow(value: Value) -> Value:
 def is_intersect(left: Value, right: Value) -> Value:
     if isinstance(left, list):
         if isinstance(right, list):
-            return _flag(any(equals(a, b) for a in left for b in right))
+            index = LooseSet()  # linear instead of every pair
+            for item in left:
+                index.add(item)
+            return _flag(any(index.contains(item) for item in right))
         return _flag(any(equals(item, right) for item in left))
     if isinstance(right, list):
         return _flag(any(equals(item, left) for item in right))

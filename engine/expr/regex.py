@@ -25,6 +25,8 @@ from typing import Any, Final
 
 import re2
 
+from engine.expr.regex_limits import pattern_too_large
+
 #: Most backtracking steps a `re` search may need in the worst case before RE2 is used instead.
 #: 10^6 steps of CPython's matcher are a few milliseconds.
 BACKTRACKING_BUDGET: Final = 1_000_000
@@ -168,6 +170,9 @@ def compile_pattern(pattern: str) -> Pattern:
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
         raise RegexSyntaxError(str(reason)) from None
+    too_large = pattern_too_large(compiled.groups, compiled.programsize)
+    if too_large is not None:
+        raise RegexSyntaxError(too_large)
     python, limit = _python_equivalent(pattern)
     return Pattern(pattern, compiled, compiled.groups, python, limit)
 

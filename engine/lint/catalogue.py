@@ -67,6 +67,15 @@ _RULES: Final = (
          "The macro is replaced by nothing.", "Set the key, or correct its name."),
     Rule("E013", "macro-unterminated", ERROR, "a macro `%{...` has no closing `}%`",
          "Stalwart never finishes expanding such a value.", "Close the macro with `}%`."),
+    Rule("E014", "macro-too-large", ERROR,
+         "macros expand a value past 1 MiB, or a configuration past 16 MiB in total",
+         "Chains of `%{cfg:}%` double a value at each link and a file can include itself; "
+         "expanding them would take gigabytes, so the value is left unexpanded.",
+         "Break the chain of macros; keep large data out of macros."),
+    Rule("W015", "macro-secret-readable", WARNING,
+         "a key or password read by `%{file:}%` is in a file every user can read",
+         "Any local user (or a compromised service) can read the secret.",
+         "Make the file readable by its owner only (`chmod 600`)."),
     # -- expressions
     Rule("E101", "expression-syntax", ERROR, "the expression does not parse",
          "The setting keeps its built-in default (Stalwart logs an error and carries on).",
