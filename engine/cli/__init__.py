@@ -12,8 +12,8 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from engine.cli import (analyze_command, collect_command, config_commands, reporting_commands,
-                        test_commands)
+from engine.cli import (analyze_command, collect_command, config_commands, discovery,
+                        reporting_commands, test_commands)
 from engine.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color
 from engine import log
 from engine.errors import ConfigError, EngineError
@@ -28,16 +28,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tlsrpt",
         description="Stalwart-style configuration expressions and SMTP TLS reporting "
-                    "(RFC 8460).")
+                    "(RFC 8460).",
+        epilog=discovery.RULE.format(default=discovery.DEFAULT_CONFIG))
     parser.add_argument("--verbose", action="store_true",
                         help="show a traceback for internal errors")
     _log_options(parser, default=True)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                     parser_class=discovery.CommandParser)
 
     for module in COMMAND_MODULES:
         module.register(commands)
     for command in commands.choices.values():  # also accepted after the command's name
         _log_options(command, default=False)
+    discovery.install(commands)  # CONFIG, --config, $TLSRPT_CONFIG, the default path
     return parser
 
 
@@ -62,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
+        discovery.resolve(args)
         return int(args.handler(args))
     except UsageError as err:
         print(f"tlsrpt: {err}", file=sys.stderr)
