@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Sequence
 
 from engine.cli import (analyze_command, collect_command, config_commands, discovery,
-                        reporting_commands, test_commands)
+                        reporting_commands, shell_commands, test_commands)
 from engine.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color
 from engine import log
 from engine.errors import ConfigError, EngineError
@@ -21,7 +21,7 @@ from engine.lint.render_text import render_text
 
 #: each command module adds its subcommands in `register(commands)`; the order is --help's
 COMMAND_MODULES = (config_commands, test_commands, reporting_commands, collect_command,
-                   analyze_command)
+                   analyze_command, shell_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:
