@@ -101,7 +101,8 @@ class InMemoryServices:
 
     There is one directory, one key-value store and one SQL store: every id, `''` and unknown
     ones included, reaches them, just as Stalwart falls back on the default store or directory
-    for an unknown id. Domains and addresses match ignoring ASCII case.
+    for an unknown id. Domains and addresses match ignoring ASCII case; DNS names match as
+    A-labels (`faß.de` is `xn--fa-hia.de`, engine.domains).
 
     - `local_domains`, `local_addresses`: what the directory knows.
     - `keys`: the key-value store's initial content (text, bytes, int or float values).
