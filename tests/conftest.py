@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
@@ -23,3 +25,15 @@ def _private_example_keys() -> None:
 
 
 _private_example_keys()
+
+
+@pytest.fixture(autouse=True)
+def _no_found_configuration(monkeypatch: pytest.MonkeyPatch,
+                            tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test reads the machine's configuration: $TLSRPT_CONFIG is unset and the default path
+    (/etc/tlsrpt/tlsrpt.toml) moved to a file that does not exist."""
+    from engine.cli import discovery
+
+    monkeypatch.delenv(discovery.ENV_VAR, raising=False)
+    monkeypatch.setattr(discovery, "DEFAULT_CONFIG",
+                        str(tmp_path_factory.getbasetemp() / "absent" / "tlsrpt.toml"))

@@ -12,8 +12,8 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from engine.cli import (analyze_command, collect_command, config_commands, reporting_commands,
-                        test_commands)
+from engine.cli import (analyze_command, collect_command, config_commands, discovery,
+                        reporting_commands, shell_commands, test_commands)
 from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color,
                                read_text_file)
 from engine import log
@@ -23,24 +23,27 @@ from engine.lint.render_text import render_text
 
 #: each command module adds its subcommands in `register(commands)`; the order is --help's
 COMMAND_MODULES = (config_commands, test_commands, reporting_commands, collect_command,
-                   analyze_command)
+                   analyze_command, shell_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tlsrpt",
         description="Stalwart-style configuration expressions and SMTP TLS reporting "
-                    "(RFC 8460).")
+                    "(RFC 8460).",
+        epilog=discovery.RULE.format(default=discovery.DEFAULT_CONFIG))
     parser.add_argument("--version", action="version", version=f"tlsrpt {__version__}")
     parser.add_argument("--verbose", action="store_true",
                         help="show a traceback for internal errors")
     _log_options(parser, default=True)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                     parser_class=discovery.CommandParser)
 
     for module in COMMAND_MODULES:
         module.register(commands)
     for command in commands.choices.values():  # also accepted after the command's name
         _log_options(command, default=False)
+    discovery.install(commands)  # CONFIG, --config, $TLSRPT_CONFIG, the default path
     return parser
 
 
@@ -65,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
+        discovery.resolve(args)
         return int(args.handler(args))
     except (UsageError, UnknownSettingError) as err:
         print(f"tlsrpt: {err}", file=sys.stderr)

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias, Union, runtime_checkable
 
+from engine.domains import DomainError, normalise_domain
+
 #: What a key-value store may hold for a key: text, raw bytes or a number.
 StoredValue: TypeAlias = Union[str, bytes, int, float]
 #: A bound SQL parameter: Strings as text, Integers and Floats as numbers.
@@ -84,8 +86,14 @@ def _fold(name: str) -> str:
 
 
 def _dns_name(name: str) -> str:
-    name = _fold(name)
-    return name[:-1] if name.endswith(".") and len(name) > 1 else name
+    # A resolver looks names up as A-labels (UTS 46, as dnspython does): `faß.de` and
+    # `XN--FA-HIA.de.` are one name. A text that is no domain name (a test's odd key) is only
+    # folded, so that it still finds its own answer.
+    try:
+        return normalise_domain(name)
+    except DomainError:
+        name = _fold(name)
+        return name[:-1] if name.endswith(".") and len(name) > 1 else name
 
 
 class InMemoryServices:
@@ -93,7 +101,8 @@ class InMemoryServices:
 
     There is one directory, one key-value store and one SQL store: every id, `''` and unknown
     ones included, reaches them, just as Stalwart falls back on the default store or directory
-    for an unknown id. Domains and addresses match ignoring ASCII case.
+    for an unknown id. Domains and addresses match ignoring ASCII case; DNS names match as
+    A-labels (`faß.de` is `xn--fa-hia.de`, engine.domains).
 
     - `local_domains`, `local_addresses`: what the directory knows.
     - `keys`: the key-value store's initial content (text, bytes, int or float values).

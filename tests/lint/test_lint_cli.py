@@ -143,7 +143,10 @@ def test_no_config_is_a_usage_error(capsys: pytest.CaptureFixture[str], args: li
     status, out, err = lint(capsys, *args)
     assert status == 2
     assert out == ""
-    assert err == "tlsrpt: lint needs at least one CONFIG file (or --explain CODE)\n"
+    # no CONFIG, no $TLSRPT_CONFIG and no default file (tests/conftest.py): it says where it looked
+    assert err.startswith("tlsrpt: no configuration file: none named (CONFIG or --config), "
+                          "$TLSRPT_CONFIG is not set, and ")
+    assert err.endswith("absent/tlsrpt.toml does not exist\n")
 
 
 def test_unknown_option_and_format_are_usage_errors(files: Path,
