@@ -95,3 +95,29 @@ def test_reader_vectors(case: dict[str, object]) -> None:
             read_stalwart(text)
     else:
         assert any(flat == key or flat.startswith(key + ".") for flat in read_stalwart(text).values)
+
+
+def test_load_config_reads_as_stalwart_when_asked() -> None:
+    import engine
+    from engine.config.load import load_stalwart_toml
+
+    text = ('[report.tls.aggregate]\nmax-size = [{ if = "matches(\'^a\\.c$\', rcpt_domain)", '
+            'then = 1000 }, { else = 2000 }]\n')
+    config = engine.load_config(text, stalwart_reader=True)
+    assert config.resolve("report.tls.aggregate.max-size", {"rcpt_domain": "abc"}) == 1000
+    with pytest.raises(engine.ConfigError):
+        engine.load_config(text)  # `\.` is not a TOML escape
+    flat = load_stalwart_toml(text, "c.toml")
+    (warning,) = flat.diagnostics
+    assert (warning.code, warning.key, warning.span and warning.span.line) == (
+        "W020", "report.tls.aggregate.max-size.0000.if", 2)
+    refused = load_stalwart_toml("key = 1", "c.toml")
+    assert [(d.code, d.location()) for d in refused.diagnostics] == [("E020", "c.toml:1:8")]
+    assert refused.values == {}
+
+
+def test_a_file_both_readers_agree_on_keeps_the_standard_source_map() -> None:
+    from engine.config.load import load_stalwart_toml, load_toml
+
+    text = "[report]\nsend = 'daily' # c\nports = [25, 0x1F]\n"
+    assert load_stalwart_toml(text) == load_toml(text)
