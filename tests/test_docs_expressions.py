@@ -38,11 +38,7 @@ from engine.expr.syntax import MAX_DEPTH, MAX_SOURCE_LENGTH
 DOC = Path(__file__).resolve().parents[1] / "docs" / "expressions.md"
 
 #: expression text -> why the engine does not (yet) give what the spec says.
-KNOWN_DEVIATIONS: dict[str, str] = {
-    "matches('\\bé', 'é')":
-        "spec 8: Rust regex semantics, whose \\b is Unicode-aware; RE2's \\b is ASCII-only "
-        "(residual difference documented in engine/expr/regex.py), so the engine gives 0",
-}
+KNOWN_DEVIATIONS: dict[str, str] = {}
 
 _KEYS = ("expr", "vars", "config", "value", "error")
 #: Settings in the doc's TOML snippets that are plain text, not expressions.

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
-from engine.config.load import FlatConfig, load_toml, read_config_file
+from engine.config.load import FlatConfig, load_stalwart_toml, load_toml, read_config_file
 from engine.config.macros import expand_macros
 from engine.config.rules import BlockSource, read_block
 from engine.config.signatures import section_problems
@@ -355,18 +355,23 @@ def _describe(value: Value) -> str:
 # --- loading --------------------------------------------------------------------------------
 
 def load_config(path_or_text: str | os.PathLike[str], *,
-                environ: Mapping[str, str] | None = None) -> Config:
+                environ: Mapping[str, str] | None = None,
+                stalwart_reader: bool = False) -> Config:
     """Load a configuration from a file path or from TOML text.
 
     A `Path`, or a string naming an existing file, is read as a file; any other string is the
-    TOML text itself. Raises ConfigError listing every error in the settings themselves.
+    TOML text itself, read as standard TOML. With `stalwart_reader=True` it is read as
+    Stalwart's own reader reads it (unknown escapes, sets, bare words, repeated headers...), so
+    the settings get the texts a Stalwart server gets, and a file Stalwart refuses (no final
+    line break, `1_000`) is refused with E020. Raises ConfigError listing every error in the
+    settings themselves.
     """
     if isinstance(path_or_text, os.PathLike) or (
             "\n" not in path_or_text and os.path.isfile(path_or_text)):
-        flat = read_config_file(path_or_text)
+        flat = read_config_file(path_or_text, stalwart=stalwart_reader)
         base_dir = str(Path(path_or_text).resolve().parent)
     else:
-        flat = load_toml(path_or_text)
+        flat = load_stalwart_toml(path_or_text) if stalwart_reader else load_toml(path_or_text)
         base_dir = None
     diagnostics = list(flat.diagnostics)
     if any(d.severity is Severity.ERROR for d in diagnostics):

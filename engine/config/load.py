@@ -23,12 +23,15 @@ import tomli
 
 from engine._bounded_io import MAX_CONFIG_BYTES, InputTooLarge, read_file_bounded
 from engine.config._toml_positions import KeyPath, ScanError, ValuePosition, scan_positions
+from engine.config.stalwart_toml import StalwartReadError, read_stalwart
 from engine.errors import Diagnostic, Severity, Span
 
 CODE_SYNTAX: Final = "E001"
 CODE_UNREADABLE: Final = "E002"
 CODE_DUPLICATE_KEY: Final = "E003"
 CODE_DATETIME: Final = "W003"
+CODE_STALWART_REFUSES: Final = "E020"
+CODE_STALWART_READS_DIFFERENTLY: Final = "W020"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +96,47 @@ def load_toml(text: str, file: str | None = None) -> FlatConfig:
     return _flatten(text, file, document, positions.values, positions.tables)
 
 
-def read_config_file(path: str | os.PathLike[str]) -> FlatConfig:
+def load_stalwart_toml(text: str, file: str | None = None) -> FlatConfig:
+    """Like `load_toml`, but with the keys and texts Stalwart's own reader gets (spec 12.1).
+
+    When standard TOML reads the same flat map, that reading (with its exact source map) is
+    returned. Otherwise the map is Stalwart's, with one W020 diagnostic at the first key read
+    differently; value spans cover the value as written and no content offsets are given.
+    When Stalwart's reader refuses the file, the result is one E020 diagnostic and an empty
+    map, as Stalwart starts with nothing from it.
+    """
+    try:
+        reading = read_stalwart(text)
+    except StalwartReadError as error:
+        span = Span.in_text(text, error.pos, error.pos + 1)
+        return _failed(text, file, CODE_STALWART_REFUSES,
+                       f"Stalwart's reader refuses the file: {error.message}", span)
+    standard = load_toml(text, file)
+    if not standard.diagnostics and standard.values == dict(
+            sorted(reading.values.items(), key=lambda item: item[0].encode())):
+        return standard
+    values: dict[str, str] = {}
+    origins: dict[str, ValueOrigin] = {}
+    diagnostics: list[Diagnostic] = []
+    for entry in reading.entries:
+        span = Span.in_text(text, entry.start, entry.end)
+        values[entry.key] = entry.value
+        origins[entry.key] = ValueOrigin(file, span, span, None, "string")
+        if not diagnostics and standard.values.get(entry.key) != entry.value:
+            seen = standard.values.get(entry.key)
+            other = "refuses the file" if standard.diagnostics else (
+                "has no such key" if seen is None else f"reads {seen!r}")
+            diagnostics.append(Diagnostic(
+                CODE_STALWART_READS_DIFFERENTLY, Severity.WARNING,
+                f"Stalwart's reader gives `{entry.key}` the text {entry.value!r}; standard "
+                f"TOML {other}", span=span, file=file, key=entry.key,
+                help="write it so that both readers agree (see docs/configuration.md)"))
+    order = sorted(values, key=str.encode)
+    return FlatConfig(text, file, {key: values[key] for key in order},
+                      {key: origins[key] for key in order}, {}, tuple(diagnostics))
+
+
+def read_config_file(path: str | os.PathLike[str], *, stalwart: bool = False) -> FlatConfig:
     """Read a UTF-8 file of at most MAX_CONFIG_BYTES and load it with `load_toml`.
 
     An unreadable file or invalid UTF-8 becomes one E002 diagnostic, never an exception; for
@@ -116,7 +159,7 @@ def read_config_file(path: str | os.PathLike[str]) -> FlatConfig:
         pos = len(data[: error.start].decode("utf-8"))
         message = f"configuration file is not valid UTF-8 (byte 0x{data[error.start]:02x})"
         return _failed(text, file, CODE_UNREADABLE, message, Span.in_text(text, pos, pos + 1))
-    return load_toml(text, file)
+    return load_stalwart_toml(text, file) if stalwart else load_toml(text, file)
 
 
 def flat_key(path: KeyPath) -> str:

@@ -3,10 +3,14 @@
 Stalwart uses Rust's `regex` crate, whose matching time is linear in the input. Python's `re`
 backtracks and can take exponential time on patterns such as `(a+)+$`, so patterns run on RE2
 (the `google-re2` package), which has the same guarantee and almost the same syntax. Where the
-two dialects differ we translate: Rust's `\\d`, `\\s` and `\\w` are Unicode-aware, RE2's are
-ASCII, so they become the Unicode classes Rust means. Residual differences (documented in
-docs/expressions.md): `\\b` and the negated `\\S`/`\\W` inside a bracket class keep RE2's ASCII
-meaning; Rust's class set operations (`&&`, `--`, `~~`) and verbose mode `(?x)` are refused.
+two dialects differ we translate: Rust's `\\d`, `\\s` and `\\w` are Unicode-aware (Rust's own
+tables: `\\w` is Alphabetic, marks, Nd, Pc and Join_Control), RE2's are ASCII, so they become the
+Unicode classes Rust means; `\\u0041`, `\\u{...}`, `\\U...` become `\\x{...}` and
+`\\p{Script=X}` becomes `\\p{X}`. What cannot be made to agree is refused with a message naming
+the difference (docs/expressions.md): `\\b`/`\\B` (Unicode in Rust, ASCII in RE2; `(?-u:\\b)` is
+accepted), counted repetitions above 1000, `\\Q...\\E` (not Rust syntax), class set operations
+(`&&`, `--`, `~~`) and verbose mode `(?x)`. Left as is: `[\\S]`/`[\\W]` inside brackets keep RE2's
+ASCII meaning, and a bare script `\\p{Greek}` is Script here, Script_Extensions in Rust.
 
 Speed: calling RE2 from Python costs about a microsecond per search, Python's `re` a tenth of
 that. A pattern whose backtracking cost is provably bounded for the subject at hand (no
@@ -37,8 +41,15 @@ MAX_PROGRAM_MEMORY: Final = 16 << 20
 
 # Unicode White_Space, as Rust's `\s`; \p{Z} holds the space separators, LS and PS.
 _SPACE_CLASS: Final = r"\t\n\x0B\f\r\x{85}\p{Z}"
-# Rust's `\w`: alphabetic, marks, decimal digits and connector punctuation.
-_WORD_CLASS: Final = r"\p{L}\p{M}\p{Nd}\p{Pc}\x{200C}\x{200D}"
+# Rust's `\w`: Alphabetic, marks, decimal digits, connector punctuation and Join_Control.
+# Alphabetic is the letters, Nl (Ⅰ, 〇) and Other_Alphabetic; the ranges are the Alphabetic
+# code points outside L, M and Nl (circled letters such as Ⓐ, and letters of Unicode 15.0
+# that RE2's tables may not place in L), generated from engine/expr/_unicode.py.
+_WORD_CLASS: Final = (
+    r"\p{L}\p{M}\p{Nd}\p{Nl}\p{Pc}\x{200C}\x{200D}\x{CF3}\x{24B6}-\x{24E9}\x{1123F}-\x{11241}"
+    r"\x{11F00}-\x{11F10}\x{11F12}-\x{11F3A}\x{11F3E}-\x{11F40}\x{1342F}\x{13441}-\x{13446}"
+    r"\x{1B132}\x{1B155}\x{1DF25}-\x{1DF2A}\x{1E030}-\x{1E06D}\x{1E08F}\x{1E4D0}-\x{1E4EB}"
+    r"\x{1F130}-\x{1F149}\x{1F150}-\x{1F169}\x{1F170}-\x{1F189}\x{2B739}\x{31350}-\x{323AF}")
 
 _OUTSIDE_CLASS: Final = {
     "d": r"\p{Nd}",
@@ -106,8 +117,59 @@ class Pattern:
         return tuple(group or "" for group in match.group(*range(self._groups + 1)))
 
 
+#: Rust's longest counted repetition is bounded only by its program size; RE2's is 1000.
+_MAX_RE2_REPEAT: Final = 1000
+_REPEAT: Final = re.compile(r"\{(\d+)(?:,(\d*))?\}")
+# Rust's `\u0041`, `\u{41}`, `\U0001F600`, `\U{1F600}`: the same code point as RE2's `\x{...}`.
+_CODE_POINT: Final = re.compile(r"u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|[uU]\{([0-9A-Fa-f]{1,8})\}")
+# `\p{Script=Greek}` and `\p{sc=Greek}` name the script RE2 writes `\p{Greek}`.
+_SCRIPT_QUERY: Final = re.compile(r"([pP])\{\s*(?:[Ss]cript|sc)\s*[=:]\s*([A-Za-z_]+)\s*\}")
+# An ASCII word boundary written the one way Rust and RE2 read alike.
+_ASCII_BOUNDARY: Final = re.compile(r"\(\?-u:\\([bB])\)")
+
+
+def _escape(pattern: str, position: int) -> tuple[str, int] | None:
+    """Rust escapes that RE2 lacks or reads differently, at `pattern[position]` (a backslash):
+    (RE2 text, length consumed), None for an escape passed on as written."""
+    escaped = pattern[position + 1]
+    if escaped == "Q":
+        raise RegexSyntaxError(
+            "\\Q...\\E quoting is not Rust regex syntax (Stalwart refuses the pattern); "
+            "escape each special character instead")
+    if escaped in "bB":
+        raise RegexSyntaxError(
+            f"\\{escaped} is a Unicode word boundary in Rust's regex and an ASCII one in this "
+            f"engine; write (?-u:\\{escaped}) for the ASCII word boundary both read alike")
+    if escaped in "<>":
+        raise RegexSyntaxError(f"\\{escaped} (a Unicode word-boundary half) is not supported")
+    if escaped in "uU":
+        found = _CODE_POINT.match(pattern, position + 1)
+        if found is None:
+            raise RegexSyntaxError(f"invalid \\{escaped} escape")
+        digits = next(group for group in found.groups() if group)
+        if int(digits, 16) > 0x10FFFF or 0xD800 <= int(digits, 16) <= 0xDFFF:
+            raise RegexSyntaxError(f"\\{escaped}{{{digits}}} is not a Unicode scalar value")
+        return "\\x{" + digits + "}", found.end() - position
+    if escaped in "pP":
+        found = _SCRIPT_QUERY.match(pattern, position + 1)
+        if found is not None:
+            return "\\" + found.group(1) + "{" + found.group(2) + "}", found.end() - position
+    return None
+
+
 def translate(pattern: str) -> str:
     """Rewrite Rust-only spellings into RE2's (see the module docstring)."""
+    pattern = pattern.replace("\x00", "\\x{0}")  # keep NUL free for the marker below
+    pattern = _ASCII_BOUNDARY.sub(lambda m: "\x00" + m.group(1), pattern)
+    for found in _REPEAT.finditer(pattern):
+        start = found.start()
+        if start >= 2 and pattern[start - 2] == "\\" and pattern[start - 1] in "xuUpPb":
+            continue  # `\x{1001}` is a code point, not a repetition
+        counts = [int(text) for text in found.groups() if text]
+        if any(count > _MAX_RE2_REPEAT for count in counts):
+            raise RegexSyntaxError(
+                f"the repetition {found.group()} exceeds {_MAX_RE2_REPEAT}: Rust's regex accepts "
+                f"it within its size limit, this engine does not; split it ({{1000}} twice)")
     if "(?-u" in pattern or "(?x" in pattern:
         # Unicode-off and verbose modes change what every escape means; verbose mode does not
         # exist in RE2, so refuse it rather than guess.
@@ -120,7 +182,16 @@ def translate(pattern: str) -> str:
     length = len(pattern)
     while position < length:
         char = pattern[position]
+        if char == "\x00":  # the ASCII word boundary set aside above
+            out.append("\\" + pattern[position + 1])
+            position += 2
+            continue
         if char == "\\" and position + 1 < length:
+            special = _escape(pattern, position)
+            if special is not None:
+                out.append(special[0])
+                position += special[1]
+                continue
             escaped = pattern[position + 1]
             table = _INSIDE_CLASS if class_depth else _OUTSIDE_CLASS
             out.append(table.get(escaped, "\\" + escaped))

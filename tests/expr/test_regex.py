@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -14,7 +15,7 @@ PATTERNS = [
     r"^(.+)@(.+)$", r"^([^@]+)@([^.]+)\.(.+)$", r"(a)|(b)", r"o+", r"^\d+$", r"\s+", r"\S+@\S+",
     r"^(small|tiny)[.-]", r"(?i)^Mail", r"(?i:A)b", r"[]a]$", r"[^]$]+$", r"a$", r"^$",
     r"(?:ab)+$", r"x*", r"[[:digit:]]+", r"(\d{1,3})\.(\d{1,3})", r"^[a-z0-9.-]+\.example$",
-    r".*\.test$", r"(foo)?bar", r"^\w+$", r"\bword\b",
+    r".*\.test$", r"(foo)?bar", r"^\w+$", r"(?-u:\b)word(?-u:\b)",
 ]
 SUBJECTS = ["joe@ex.org", "user@foo.example.org", "b", "ab", "foo", "123", "١٢٣", "a b\u3000c",
             "tiny.example", "small-shop.example", "mail.example", "MAIL", "x]", "ab]", "a\n",
@@ -92,3 +93,45 @@ def test_engines_agree_on_random_subjects(pattern: str, subject: str) -> None:
     found = re2_only(pattern).search(subject)  # type: ignore[attr-defined]
     expected = None if found is None else (found.group(),) + found.groups("")
     assert compile_pattern(pattern).search(subject) == expected
+
+
+# --- Rust's dialect: Unicode tables, code point escapes, scripts, and named refusals ----------
+
+@pytest.mark.parametrize("char", ["Ⅰ", "Ⓐ", "〇", "é", "_", "٣", "\u200d"])
+def test_word_class_follows_rusts_unicode_tables(char: str) -> None:
+    # Rust's \w is Alphabetic + marks + Nd + Pc + Join_Control: Nl and circled letters count.
+    assert compile_pattern(r"^\w$").search(char) == (char,)
+    assert compile_pattern(r"^\W$").search(char) is None
+    assert compile_pattern(r"^[\w]$").search(char) == (char,)
+
+
+@pytest.mark.parametrize("char", ["-", " ", "⑴", "€"])
+def test_non_word_characters(char: str) -> None:
+    assert compile_pattern(r"^\w$").search(char) is None
+
+
+@pytest.mark.parametrize(("pattern", "subject", "found"), [
+    (r"\u0041", "xA", "A"), (r"\u{41}", "A", "A"), (r"\U0001F600", "😀", "😀"),
+    (r"\U{1F600}", "😀", "😀"), (r"[\u0061-\u0063]+", "abcd", "abc"),
+    (r"^\p{Script=Greek}+$", "αβγ", "αβγ"), (r"^\p{sc=Greek}+$", "αβ", "αβ"),
+    (r"^\P{Script=Greek}+$", "abc", "abc"), (r"(?-u:\b)mail(?-u:\b)", "a mail.", "mail"),
+    (r"a{1000}", "a" * 1000, "a" * 1000), (r"\x{1001}", "\u1001", "\u1001"),
+])
+def test_rust_spellings_are_translated(pattern: str, subject: str, found: str) -> None:
+    assert compile_pattern(pattern).search(subject) == (found,)
+
+
+@pytest.mark.parametrize(("pattern", "reason"), [
+    (r"\bé", "Unicode word boundary in Rust"), (r"x\B", "Unicode word boundary in Rust"),
+    (r"\Qa.b\E", r"\Q...\E quoting is not Rust regex syntax"),
+    (r"x{1001}", "exceeds 1000"), (r"x{2,5000}", "exceeds 1000"),
+    (r"\<word", "word-boundary half"), (r"\u{110000}", "not a Unicode scalar value"),
+    (r"\uD800", "not a Unicode scalar value"), (r"\u12", r"invalid \u escape"),
+])
+def test_differences_are_refused_with_their_name(pattern: str, reason: str) -> None:
+    with pytest.raises(RegexSyntaxError, match=re.escape(reason)):
+        compile_pattern(pattern)
+
+
+def test_a_nul_character_is_not_taken_for_the_boundary_marker() -> None:
+    assert compile_pattern("a\x00b").search("a\x00b") == ("a\x00b",)
