@@ -31,9 +31,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def test_the_positional_config_works_as_before(config: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "eval", str(config), KEY) == (0, "12345\n", "")
+    assert run(capsys, "eval", str(config), KEY) == (0, "12345 bytes\n", "")
     # options between CONFIG and KEY, now that CONFIG may be left out
-    assert run(capsys, "eval", str(config), "--var", "x=1", KEY) == (0, "12345\n", "")
+    assert run(capsys, "eval", str(config), "--var", "rcpt_domain=example.org", KEY) == (0, "12345 bytes\n", "")
 
 
 def test_config_option_environment_and_default_in_that_order(
@@ -44,11 +44,11 @@ def test_config_option_environment_and_default_in_that_order(
     default = tmp_path / "default.toml"
     default.write_text("[report.tls.aggregate]\nmax-size = 5\n", encoding="utf-8")
     monkeypatch.setattr(discovery, "DEFAULT_CONFIG", str(default))
-    assert run(capsys, "eval", KEY) == (0, "5\n", "")
+    assert run(capsys, "eval", KEY) == (0, "5 bytes\n", "")
     monkeypatch.setenv("TLSRPT_CONFIG", str(other))
-    assert run(capsys, "eval", KEY) == (0, "777\n", "")
-    assert run(capsys, "eval", "--config", str(config), KEY) == (0, "12345\n", "")
-    assert run(capsys, "eval", str(config), KEY) == (0, "12345\n", "")
+    assert run(capsys, "eval", KEY) == (0, "777 bytes\n", "")
+    assert run(capsys, "eval", "--config", str(config), KEY) == (0, "12345 bytes\n", "")
+    assert run(capsys, "eval", str(config), KEY) == (0, "12345 bytes\n", "")
 
 
 def test_nothing_found_says_where_it_looked(capsys: pytest.CaptureFixture[str]) -> None:
