@@ -19,7 +19,7 @@ from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, c
 from engine import log
 from engine._version import __version__
 from engine.errors import ConfigError, EngineError, UnknownSettingError
-from engine.lint.render_text import render_text
+from engine.diagnostics.render_text import render_text
 
 #: each command module adds its subcommands in `register(commands)`; the order is --help's
 COMMAND_MODULES = (config_commands, test_commands, reporting_commands, collect_command,

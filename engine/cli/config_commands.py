@@ -91,9 +91,9 @@ def command_resolve(args: argparse.Namespace) -> int:
 
 
 def command_lint(args: argparse.Namespace) -> int:
-    from engine.lint.catalogue import RULES, selected
+    from engine.diagnostics.catalogue import RULES, selected
     from engine.lint.check import lint_file
-    from engine.lint.render import render
+    from engine.diagnostics.render import render
 
     if args.explain:
         rule = RULES.get(args.explain.upper())

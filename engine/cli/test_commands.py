@@ -20,7 +20,7 @@ from engine.testing.run import CaseResult, Runner, show
 
 
 def command_test(args: argparse.Namespace) -> int:
-    from engine.lint.render_text import render_text
+    from engine.diagnostics.render_text import render_text
 
     config = read_config(args.config)
     files: list[CaseFile] = []

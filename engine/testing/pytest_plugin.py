@@ -40,7 +40,7 @@ class CaseFailed(Exception):
 
 
 def _render(error: Any) -> str:
-    from engine.lint.render_text import render_text
+    from engine.diagnostics.render_text import render_text
 
     sources: dict[str | None, str] = {}
     for diagnostic in error.diagnostics:

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
-from engine.lint.catalogue import RULES
+from engine.diagnostics.catalogue import RULES
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "tlsrpt.toml"
-SARIF_SCHEMA = Path(__file__).resolve().parent / "data" / "sarif-schema-2.1.0.json"
+SARIF_SCHEMA = Path(__file__).resolve().parents[1] / "diagnostics" / "data" / "sarif-schema-2.1.0.json"
 
 CLEAN = '[report.tls.aggregate]\nsend = "daily"\n'
 WARNINGS_ONLY = '[report.tls.aggregate]\nmax-sise = 1048576\nfrom-address = "\'noreply\'"\n'

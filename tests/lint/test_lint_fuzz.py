@@ -30,9 +30,9 @@ from hypothesis import strategies as st
 
 import engine
 from engine.errors import Diagnostic, Severity, Span
-from engine.lint.catalogue import RULES
+from engine.diagnostics.catalogue import RULES
 from engine.lint.check import lint_file, lint_text
-from engine.lint.render import FORMATS, render
+from engine.diagnostics.render import FORMATS, render
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "tlsrpt.toml"

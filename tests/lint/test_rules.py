@@ -33,7 +33,7 @@ import pytest
 
 from engine.cli import main
 from engine.errors import Diagnostic, Severity
-from engine.lint.catalogue import RULES
+from engine.diagnostics.catalogue import RULES
 from engine.lint.check import lint_file, lint_text
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,10 +10,10 @@ from collections.abc import Iterable, Mapping
 from typing import Final
 
 from engine.errors import Diagnostic
-from engine.lint.render_github import render_github
-from engine.lint.render_json import render_json
-from engine.lint.render_sarif import render_sarif
-from engine.lint.render_text import render_text
+from engine.diagnostics.render_github import render_github
+from engine.diagnostics.render_json import render_json
+from engine.diagnostics.render_sarif import render_sarif
+from engine.diagnostics.render_text import render_text
 
 FORMATS: Final = ("text", "json", "github", "sarif")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from engine.errors import Diagnostic, Severity
-from engine.lint.render_json import end_location, location, rule_name
+from engine.diagnostics.render_json import end_location, location, rule_name
 
 _COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 

@@ -1,4 +1,4 @@
-"""engine.lint.render*: the machine renderers (json, github, sarif) and the dispatcher.
+"""engine.diagnostics.render*: the machine renderers (json, github, sarif) and the dispatcher.
 
 Snapshots are exact: a change of output is a change of a documented format, and shows here.
 """
@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 
 import engine
 from engine.errors import Diagnostic, Severity, Span
-from engine.lint.catalogue import RULES
-from engine.lint.render import FORMATS, render
-from engine.lint.render_github import escape_data, escape_property, render_github
-from engine.lint.render_json import end_location, render_json
-from engine.lint.render_sarif import file_uri, render_sarif, to_sarif
-from engine.lint.render_text import render_text
+from engine.diagnostics.catalogue import RULES
+from engine.diagnostics.render import FORMATS, render
+from engine.diagnostics.render_github import escape_data, escape_property, render_github
+from engine.diagnostics.render_json import end_location, render_json
+from engine.diagnostics.render_sarif import file_uri, render_sarif, to_sarif
+from engine.diagnostics.render_text import render_text
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 

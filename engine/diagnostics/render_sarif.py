@@ -20,10 +20,10 @@ from pathlib import PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 from urllib.parse import quote
 
-import engine
+from engine._version import __version__
 from engine.errors import Diagnostic, Severity, Span
-from engine.lint.catalogue import RULES
-from engine.lint.render_json import end_location, fix_message, location
+from engine.diagnostics.catalogue import RULES
+from engine.diagnostics.render_json import end_location, fix_message, location
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 TOOL_NAME = "tlsrpt-lint"
@@ -110,7 +110,7 @@ def to_sarif(diagnostics: Iterable[Diagnostic],
     driver = {
         "name": TOOL_NAME,
         "informationUri": INFORMATION_URI,
-        "version": engine.__version__,  # read at call time: safe if engine/__init__ imports us
+        "version": __version__,
         "rules": [_rule_descriptor(code) for code in codes],
     }
     return {

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from engine.errors import Diagnostic, Span
-from engine.lint.catalogue import RULES
+from engine.diagnostics.catalogue import RULES
 
 DOCS_PAGE = "docs/lint.md"
 
