@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
-from engine.reporting.analysis import analyze_bytes
-from engine.reporting.analysis_summary import summarise
-from engine.reporting.build import build_report
-from engine.reporting.message import compress
+from engine.reporting.analysis.analyze import analyze_bytes
+from engine.reporting.analysis.summary import summarise
+from engine.reporting.send.build import build_report
+from engine.reporting.send.message import compress
 from engine.reporting.model import Event, FailureDetail, Policy
 
 REPORTS = 10_000

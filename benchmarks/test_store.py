@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from engine.reporting.model import Event, FailureDetail, Policy
-from engine.reporting.store import SqliteEventStore
+from engine.reporting.store.sqlite.events import SqliteEventStore
 
 EVENTS = 100_000
 BATCH = 1_000

@@ -31,12 +31,12 @@ from typing import Any
 import pytest
 
 import engine
-from engine.reporting.deliver import DeliveryResult, Outcome
-from engine.reporting.intake import normalise_event
+from engine.reporting.send.deliver import DeliveryResult, Outcome
+from engine.reporting.intake.normalise import normalise_event
 from engine.reporting.model import Event
-from engine.reporting.record import record_lines
-from engine.reporting.scheduler import RunSummary, run_once
-from engine.reporting.store import SqliteEventStore
+from engine.reporting.intake.jsonl import record_lines
+from engine.reporting.send.scheduler import RunSummary, run_once
+from engine.reporting.store.sqlite.events import SqliteEventStore
 from engine.reporting.window import window
 
 ROOT = Path(__file__).resolve().parents[1]

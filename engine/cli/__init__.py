@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stalwart-style configuration expressions and SMTP TLS reporting "
                     "(RFC 8460).",
         epilog=discovery.RULE.format(default=discovery.DEFAULT_CONFIG))
+    # the shell commands (completion, man) describe this very parser
+    parser.set_defaults(root_parser=parser)
     parser.add_argument("--version", action="version", version=f"tlsrpt {__version__}")
     parser.add_argument("--verbose", action="store_true",
                         help="show a traceback for internal errors")

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from engine.cli.common import EXIT_FINDINGS, EXIT_OK, UsageError, read_reporting_config
-from engine.reporting.analysis_auth import Authentication
-from engine.reporting.analysis_limits import LIMIT_NAMES, Limits, limits_with
+from engine.reporting.analysis.auth import Authentication
+from engine.reporting.analysis.limits import LIMIT_NAMES, Limits, limits_with
 
 DEFAULT_STORE: Final = "tlsrpt-reports.db"
 DAY: Final = 86400
@@ -138,7 +138,7 @@ def _analysis_inputs(paths: Sequence[str], limits: Limits) -> Iterator[tuple[str
 
 def _analysed_entries(args: argparse.Namespace, settings: _Settings
                       ) -> Iterator[dict[str, Any]]:
-    from engine.reporting.analysis import analyze_bytes
+    from engine.reporting.analysis.analyze import analyze_bytes
 
     store = _open_store(settings) if args.store else None
     now = int(time.time())
@@ -173,7 +173,7 @@ def _stored_entries(args: argparse.Namespace, settings: _Settings
 
 
 def _open_store(settings: _Settings) -> Any:
-    from engine.reporting.analysis_store import AnalysisStore
+    from engine.reporting.store.sqlite.analysis import AnalysisStore
 
     return AnalysisStore(settings.store_path)
 
@@ -193,7 +193,7 @@ def _entry(name: str, analysis: Any) -> dict[str, Any]:
 
 
 def _report_json(report: Any) -> dict[str, Any]:
-    from engine.reporting.analysis_store import receiving_ips
+    from engine.reporting.store.sqlite.analysis import receiving_ips
     from engine.reporting.window import rfc3339
 
     return {
@@ -213,7 +213,7 @@ def _report_json(report: Any) -> dict[str, Any]:
 # --- output -------------------------------------------------------------------------------
 
 def _output(args: argparse.Namespace, entries: list[dict[str, Any]]) -> int:
-    from engine.reporting.analysis_summary import summarise
+    from engine.reporting.analysis.summary import summarise
 
     rejected = sum(entry["status"] != "accepted" for entry in entries)
     failures = sum(entry["report"]["failures"] for entry in entries if "report" in entry)
@@ -249,7 +249,7 @@ def _public(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _print_entry(entry: dict[str, Any]) -> None:
-    from engine.reporting.explain import advice
+    from engine.reporting.analysis.advice import advice
 
     stored = f" [{entry['stored']}]" if "stored" in entry else ""
     if entry["status"] != "accepted":
@@ -281,7 +281,7 @@ def _count(number: int, noun: str) -> str:
 
 
 def _print_groups(by: str, groups: Sequence[Any], reports: int) -> None:
-    from engine.reporting.explain import advice
+    from engine.reporting.analysis.advice import advice
 
     print(f"{_count(reports, 'report')} by {by}:")
     for group in groups:
@@ -314,7 +314,7 @@ def _reprocess(args: argparse.Namespace, settings: _Settings) -> int:
     """Analyse every kept raw input again (after a parser fix). An input whose report was
     authenticated when it arrived is not asked for DKIM again: keys rotate, and a signature
     that verified then proves what it proved."""
-    from engine.reporting.analysis import analyze_bytes
+    from engine.reporting.analysis.analyze import analyze_bytes
 
     if args.paths or args.from_store:
         raise UsageError("--reprocess reads the store's kept inputs: give no PATH or "

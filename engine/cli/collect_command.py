@@ -1,7 +1,7 @@
 """`tlsrpt collect`: listen for libtlsrpt datagrams (Postfix) and store their events.
 
 The command only wires things up: settings from `collector.*` and the flags, the socket, the
-store, the signal handlers. The work is engine.reporting.collect's.
+store, the signal handlers. The work is engine.reporting.intake.collector's.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, UsageError, database_path
 def command_collect(args: argparse.Namespace) -> int:
     import signal
 
-    from engine.reporting.collect import (Collector, CollectorError, DatagramSocket,
+    from engine.reporting.intake.collector import (Collector, CollectorError, DatagramSocket,
                                           settings_from_values)
-    from engine.reporting.store import SqliteEventStore
+    from engine.reporting.store.sqlite.events import SqliteEventStore
 
     config = read_reporting_config(args.config)
     try:

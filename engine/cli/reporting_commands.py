@@ -60,8 +60,8 @@ class _RecordProgress:
 
 
 def command_record(args: argparse.Namespace) -> int:
-    from engine.reporting.record import record_lines
-    from engine.reporting.store import SqliteEventStore
+    from engine.reporting.intake.jsonl import record_lines
+    from engine.reporting.store.sqlite.events import SqliteEventStore
 
     config = read_reporting_config(args.config)
     now = parse_time(args.now)
@@ -93,8 +93,8 @@ def command_record(args: argparse.Namespace) -> int:
 def command_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from engine.reporting.report import prepare_due, summary_line, write_dry_run
-    from engine.reporting.store import SqliteEventStore
+    from engine.reporting.send.report import prepare_due, summary_line, write_dry_run
+    from engine.reporting.store.sqlite.events import SqliteEventStore
 
     config = read_reporting_config(args.config)
     now = parse_time(args.now)
@@ -128,8 +128,8 @@ def _summary_text(summary: Any) -> str:
 
 def _report_pass(config: Config, database: str, now: int) -> int:
     """`tlsrpt report` without --dry-run: one scheduler pass (for cron)."""
-    from engine.reporting.scheduler import run_once
-    from engine.reporting.store import SqliteEventStore
+    from engine.reporting.send.scheduler import run_once
+    from engine.reporting.store.sqlite.events import SqliteEventStore
 
     with SqliteEventStore(database) as store:
         summary = run_once(config, store, now)
@@ -145,8 +145,8 @@ def command_serve(args: argparse.Namespace) -> int:
     import signal
     import time
 
-    from engine.reporting.scheduler import run_once
-    from engine.reporting.store import SqliteEventStore
+    from engine.reporting.send.scheduler import run_once
+    from engine.reporting.store.sqlite.events import SqliteEventStore
 
     config = read_reporting_config(args.config)
     if not 0 < args.max_sleep <= MAX_SLEEP:
@@ -198,8 +198,8 @@ def _when(t: int | None) -> str:
 
 
 def command_status(args: argparse.Namespace) -> int:
-    from engine.reporting.scheduler import ledger_rows
-    from engine.reporting.store import SqliteEventStore
+    from engine.reporting.send.scheduler import ledger_rows
+    from engine.reporting.store.sqlite.events import SqliteEventStore
 
     config = read_config(args.config)
     database = database_path(args, config)

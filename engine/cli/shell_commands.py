@@ -10,6 +10,7 @@ import argparse
 import os
 from typing import Any, Final
 
+from engine._version import __version__
 from engine.cli.common import EXIT_OK, UsageError
 
 SHELLS: Final = ("bash", "zsh", "fish")
@@ -17,12 +18,6 @@ SHELLS: Final = ("bash", "zsh", "fish")
 #: metavars of arguments that name a file or a folder, completed as such
 _FILE_METAVARS: Final = frozenset({"CONFIG", "FILE", "PATH", "TESTFILE", "DB", "TESTFILE[:NAME]"})
 _DIR_METAVARS: Final = frozenset({"DIR"})
-
-
-def _root_parser() -> argparse.ArgumentParser:
-    from engine.cli import build_parser  # the package imports this module: import when run
-
-    return build_parser()
 
 
 def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -41,14 +36,13 @@ def _summaries(parser: argparse.ArgumentParser) -> dict[str, str]:
     return {}
 
 
-def completion_script(shell: str) -> str:
+def completion_script(shell: str, parser: argparse.ArgumentParser) -> str:
     """The completion script for `shell`, made by shtab from tlsrpt's parser."""
     try:
         import shtab
     except ImportError:
         raise UsageError("completion needs shtab: pip install 'tlsrpt-engine[completion]'") \
             from None
-    parser = _root_parser()
     for command in [parser, *subcommands(parser).values()]:
         for action in command._actions:
             metavar = action.metavar if isinstance(action.metavar, str) else None
@@ -59,14 +53,13 @@ def completion_script(shell: str) -> str:
     return str(shtab.complete(parser, shell=shell))
 
 
-def man_pages(version: str) -> dict[str, str]:
+def man_pages(version: str, parser: argparse.ArgumentParser) -> dict[str, str]:
     """File name -> roff text: tlsrpt.1 with every command, and tlsrpt-COMMAND.1 for each."""
     try:
         from argparse_manpage.manpage import Manpage
     except ImportError:
         raise UsageError("man needs argparse-manpage: pip install 'tlsrpt-engine[man]'") \
             from None
-    parser = _root_parser()
     pages = {"tlsrpt.1": _page(Manpage, parser, "tlsrpt", parser.description or "", version)}
     summaries = _summaries(parser)
     for name, command in subcommands(parser).items():
@@ -85,22 +78,13 @@ def _page(manpage: Any, parser: argparse.ArgumentParser, name: str, summary: str
     return str(page)
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("tlsrpt-engine")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def cmd_completion(args: argparse.Namespace) -> int:
-    print(completion_script(args.shell), end="")
+    print(completion_script(args.shell, args.root_parser), end="")
     return EXIT_OK
 
 
 def cmd_man(args: argparse.Namespace) -> int:
-    pages = man_pages(_version())
+    pages = man_pages(__version__, args.root_parser)
     if args.out is None:
         print(pages["tlsrpt.1"], end="")
         return EXIT_OK

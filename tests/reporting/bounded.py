@@ -6,7 +6,7 @@ import threading
 import tracemalloc
 from typing import Any
 
-from engine.reporting.analysis import Analysis, analyze_bytes
+from engine.reporting.analysis.analyze import Analysis, analyze_bytes
 
 MIB = 1024 * 1024
 

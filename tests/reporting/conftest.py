@@ -184,7 +184,7 @@ def report_receiver(tls_pki: LocalPki) -> Iterator[ReportReceiver]:
 @pytest.fixture
 def trusting_post(tls_pki: LocalPki) -> Callable[..., Any]:
     """`deliver.post_report` that trusts the test CA (the scheduler's `post_report` hook)."""
-    from engine.reporting.deliver import post_report
+    from engine.reporting.send.deliver import post_report
 
     def post(url: str, payload: bytes, **options: Any) -> Any:
         return post_report(url, payload, **{**options, "ca_file": tls_pki.ca_file})

@@ -1,4 +1,4 @@
-"""engine.reporting.analysis: every shared report fixture analysed as its README states,
+"""engine.reporting.analysis.analyze: every shared report fixture analysed as its README states,
 hostile inputs built in memory (bounded time and memory), and a round trip through our own
 report builder (spec/reporting.md 7.2-7.7)."""
 
@@ -18,12 +18,12 @@ import nacl.signing
 import pytest
 
 from engine.config.signatures import SignatureConfig, load_private_key
-from engine.reporting.analysis import (
+from engine.reporting.analysis.analyze import (
     AUTH_FAILED, DECOMPRESS_ERROR, JSON_SYNTAX, LIMIT_EXCEEDED, NOT_A_REPORT, SCHEMA_ERROR,
     Analysis, Authentication, Limits, analyze_bytes,
 )
-from engine.reporting.build import build_report, filename
-from engine.reporting.message import build_message, compress
+from engine.reporting.send.build import build_report, filename
+from engine.reporting.send.message import build_message, compress
 from engine.reporting.model import Event, FailureDetail, Policy
 from engine.reporting.sign import sign_message
 from tests.reporting.bounded import MIB, guarded
@@ -477,8 +477,8 @@ def test_round_trip_signed_with_dkim() -> None:
 
 @pytest.mark.parametrize(("depth", "accepted"), [(16, True), (17, False)])
 def test_json_depth_limit_is_exact(depth: int, accepted: bool) -> None:
-    from engine.reporting.analysis_limits import Rejected
-    from engine.reporting.analysis_schema import parse_json
+    from engine.reporting.analysis.limits import Rejected
+    from engine.reporting.analysis.schema import parse_json
 
     # the object is level 1, then depth - 1 nested arrays: the pre-scan's fast path and its
     # token-by-token scan must draw the line at the same place

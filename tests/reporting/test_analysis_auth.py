@@ -12,10 +12,10 @@ import nacl.signing
 import pytest
 
 from engine.config.signatures import SignatureConfig, load_private_key
-from engine.reporting.analysis import AUTH_FAILED, Authentication, analyze_bytes
-from engine.reporting.analysis_auth import aligned
-from engine.reporting.build import build_report, filename
-from engine.reporting.message import build_message, compress
+from engine.reporting.analysis.analyze import AUTH_FAILED, Authentication, analyze_bytes
+from engine.reporting.analysis.auth import aligned
+from engine.reporting.send.build import build_report, filename
+from engine.reporting.send.message import build_message, compress
 from engine.reporting.model import Event, Policy
 from engine.reporting.sign import sign_message
 
@@ -147,7 +147,7 @@ def test_only_the_topmost_signatures_are_checked() -> None:
     # message may not make us check hundreds (RFC 6376 6.1 allows the limit).
     import re
 
-    from engine.reporting.analysis_auth import MAX_SIGNATURES
+    from engine.reporting.analysis.auth import MAX_SIGNATURES
 
     data = signed("example.org", "example.org")
     field = re.match(rb"DKIM-Signature:.*?\r\n(?=[^ \t])", data, re.S)

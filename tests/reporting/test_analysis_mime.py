@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from engine.reporting.analysis import (
+from engine.reporting.analysis.analyze import (
     LIMIT_EXCEEDED, NOT_A_REPORT, Analysis, Authentication, Limits, analyze_bytes,
 )
 from tests.reporting.bounded import MIB, guarded

@@ -1,5 +1,5 @@
 """The store of analysed reports (spec/reporting.md 7.8) on real SQLite files, and the overview
-of `--group-by` (engine.reporting.analysis_summary)."""
+of `--group-by` (engine.reporting.analysis.summary)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.reporting.analysis import AUTH_FAILED, Authentication, Limits, analyze_bytes
-from engine.reporting.analysis_store import (
+from engine.reporting.analysis.analyze import AUTH_FAILED, Authentication, Limits, analyze_bytes
+from engine.reporting.store.sqlite.analysis import (
     DUPLICATE, KEPT_REJECTED, NOT_STORED, SCHEMA_VERSION, STORED, AnalysisStore,
     AnalysisStoreError,
 )
-from engine.reporting.analysis_schema import ParsedReport
-from engine.reporting.analysis_summary import summarise
+from engine.reporting.analysis.schema import ParsedReport
+from engine.reporting.analysis.summary import summarise
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 RPT01 = (FIXTURES / "mailauth-rpt01.json").read_bytes()
@@ -126,7 +126,7 @@ def test_period_selection_and_expiry(tmp_path: Path) -> None:
 
 def test_schema_version_and_sharing_a_file(tmp_path: Path) -> None:
     db = tmp_path / "shared.db"
-    from engine.reporting.store import SqliteEventStore
+    from engine.reporting.store.sqlite.events import SqliteEventStore
 
     with SqliteEventStore(str(db)):
         pass

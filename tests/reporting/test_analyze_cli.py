@@ -167,7 +167,7 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
 
 
 def test_every_rfc_result_type_has_its_own_advice() -> None:
-    from engine.reporting.explain import RESULT_TYPE_ADVICE, advice
+    from engine.reporting.analysis.advice import RESULT_TYPE_ADVICE, advice
     from engine.reporting.model import RESULT_TYPES
 
     assert set(RESULT_TYPE_ADVICE) == set(RESULT_TYPES)

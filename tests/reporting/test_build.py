@@ -1,4 +1,4 @@
-"""engine.reporting.build: aggregation, exact JSON and max-size (spec/reporting.md 1, 3, 4, 11).
+"""engine.reporting.send.build: aggregation, exact JSON and max-size (spec/reporting.md 1, 3, 4, 11).
 
 Every report built here also goes through `validate_report`, a JSON round trip (same bytes,
 same key order) and the null check. The max-size tests compare the linear implementation with
@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.reporting.build import BuiltReport, build_report, filename, report_id
-from engine.reporting.intake import normalise_event
+from engine.reporting.send.build import BuiltReport, build_report, filename, report_id
+from engine.reporting.intake.normalise import normalise_event
 from engine.reporting.model import RESULT_TYPES, Event, FailureDetail, Policy
-from engine.reporting.validate import validate_report
+from engine.reporting.send.validate import validate_report
 
 START, END = 1714953600, 1715040000
 DOMAIN = "example.org"

@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 
 from engine.config.config import load_config
-from engine.reporting.collect import (Collector, CollectorError, CollectorSettings,
+from engine.reporting.intake.collector import (Collector, CollectorError, CollectorSettings,
                                       DatagramSocket, settings_from_values)
 from engine.reporting.model import Event
-from engine.reporting.store import SqliteEventStore
+from engine.reporting.store.sqlite.events import SqliteEventStore
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).parent / "fixtures" / "handmade-collector-datagram.json"

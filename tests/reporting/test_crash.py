@@ -2,7 +2,7 @@
 
 A real `python -m engine report CONFIG --db DB --now T` delivers one report (a DKIM-signed
 mail to the aiosmtpd relay, then an HTTPS POST) and is killed with SIGKILL at a chosen step;
-the scheduler's test hook (`TLSRPT_TEST_PAUSE_AT=<step>`, see engine/reporting/scheduler.py)
+the scheduler's test hook (`TLSRPT_TEST_PAUSE_AT=<step>`, see engine/reporting/send/scheduler.py)
 makes it stop and wait there. A second, undisturbed run must then finish the job: no event
 lost, every destination reached, and nothing delivered twice -- except the one case spec 6.4
 allows: a unit whose delivery succeeded just before the kill, before its result was stored,
@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 
-from engine.reporting import ledger
+from engine.reporting.store.sqlite import ledger
 from engine.reporting.model import Event, FailureDetail, Policy
-from engine.reporting.scheduler import PAUSE_ENV, PAUSE_SECONDS_ENV, send_at
-from engine.reporting.store import SqliteEventStore
+from engine.reporting.send.scheduler import PAUSE_ENV, PAUSE_SECONDS_ENV, send_at
+from engine.reporting.store.sqlite.events import SqliteEventStore
 
 pytest.importorskip("aiosmtpd")
 pytest.importorskip("trustme")

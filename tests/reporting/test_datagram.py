@@ -1,4 +1,4 @@
-"""Decoding libtlsrpt datagrams (spec/reporting.md 8.2-8.5): engine.reporting.datagram."""
+"""Decoding libtlsrpt datagrams (spec/reporting.md 8.2-8.5): engine.reporting.intake.datagram."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.reporting.datagram import DatagramError, DropReason, decode_datagram
+from engine.reporting.intake.datagram import DatagramError, DropReason, decode_datagram
 from engine.reporting.model import FailureDetail
 
 FIXTURE = Path(__file__).parent / "fixtures" / "handmade-collector-datagram.json"
@@ -240,7 +240,7 @@ def test_large_datagrams_are_not_kept_by_the_memo() -> None:
     # default 1 MiB max-datagram (or their events) must not stay in memory
     import tracemalloc
 
-    from engine.reporting.datagram import _decode_cached
+    from engine.reporting.intake.datagram import _decode_cached
 
     _decode_cached.cache_clear()
     tracemalloc.start()

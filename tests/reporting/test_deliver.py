@@ -23,7 +23,7 @@ aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 aiosmtpd_smtp = pytest.importorskip("aiosmtpd.smtp")
 trustme = pytest.importorskip("trustme")
 
-from engine.reporting.deliver import (  # noqa: E402
+from engine.reporting.send.deliver import (  # noqa: E402
     CONTENT_TYPE,
     DeliveryResult,
     Outcome,
@@ -31,7 +31,7 @@ from engine.reporting.deliver import (  # noqa: E402
     post_report,
     send_mail,
 )
-from engine.reporting.message import build_message, compress  # noqa: E402
+from engine.reporting.send.message import build_message, compress  # noqa: E402
 
 HOST = "127.0.0.1"
 

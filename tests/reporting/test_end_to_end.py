@@ -16,7 +16,7 @@ import pytest
 import engine
 from engine.cli import main
 from engine.reporting.sign import verify_message
-from engine.reporting.validate import validate_report
+from engine.reporting.send.validate import validate_report
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "examples" / "tlsrpt.toml"

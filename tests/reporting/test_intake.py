@@ -1,4 +1,4 @@
-"""engine.reporting.intake: untrusted events to normalised `Event`s (spec/reporting.md 3.1, 3.2)."""
+"""engine.reporting.intake.normalise: untrusted events to normalised `Event`s (spec/reporting.md 3.1, 3.2)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.reporting.intake import MAX_TIME, EventError, Normaliser, normalise_event
+from engine.reporting.intake.normalise import MAX_TIME, EventError, Normaliser, normalise_event
 from engine.reporting.model import RESULT_TYPES, Event, FailureDetail, Policy
 
 NOW = 1714960000

@@ -1,4 +1,4 @@
-"""engine.reporting.message: the gzip payload (spec 5.1) and the exact report email (5.3, 5.4),
+"""engine.reporting.send.message: the gzip payload (spec 5.1) and the exact report email (5.3, 5.4),
 checked on the spec 11 worked example and read back with Python's email parser."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from engine.reporting.message import boundary, build_message, compress, format_date
+from engine.reporting.send.message import boundary, build_message, compress, format_date
 
 # spec 11 worked example
 REPORT_ID = "1714953600_1715039999_example.org"

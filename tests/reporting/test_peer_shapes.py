@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.reporting.build import build_report
+from engine.reporting.send.build import build_report
 from engine.reporting.model import Event, FailureDetail, Policy
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -1,4 +1,4 @@
-"""`tlsrpt record`'s reader (engine.reporting.record): its line templates give exactly what
+"""`tlsrpt record`'s reader (engine.reporting.intake.jsonl): its line templates give exactly what
 parsing and normalising every line on its own gives, on a real SQLite store; progress."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 import engine
 from engine.reporting.counts import count_events
-from engine.reporting.intake import EventError, normalise_event
+from engine.reporting.intake.normalise import EventError, normalise_event
 from engine.reporting.model import Event
-from engine.reporting.record import BATCH, LineTemplates, RecordResult, record_lines
-from engine.reporting.store import SqliteEventStore
+from engine.reporting.intake.jsonl import BATCH, LineTemplates, RecordResult, record_lines
+from engine.reporting.store.sqlite.events import SqliteEventStore
 
 NOW = 1714960000
 DAY = 86400

@@ -29,10 +29,10 @@ import pytest
 
 from engine.cli import main
 from engine.config.config import Config, load_config
-from engine.reporting import ledger
-from engine.reporting.deliver import DeliveryResult, Outcome
+from engine.reporting.store.sqlite import ledger
+from engine.reporting.send.deliver import DeliveryResult, Outcome
 from engine.reporting.model import Event, FailureDetail, Policy
-from engine.reporting.scheduler import (
+from engine.reporting.send.scheduler import (
     PAUSE_ENV,
     Action,
     RunSummary,
@@ -44,7 +44,7 @@ from engine.reporting.scheduler import (
     suppressed,
 )
 from engine.reporting.sign import verify_message
-from engine.reporting.store import SqliteEventStore
+from engine.reporting.store.sqlite.events import SqliteEventStore
 from engine.reporting.tlsrpt_record import Outcome as RecordOutcome
 from engine.reporting.tlsrpt_record import RecordResult
 
@@ -739,7 +739,7 @@ def test_progress_of_a_long_pass_is_logged(tmp_path: Path, store: SqliteEventSto
                                            mail_server: Any, trusting_post: Callable[..., Any],
                                            monkeypatch: pytest.MonkeyPatch,
                                            caplog: pytest.LogCaptureFixture) -> None:
-    from engine.reporting import scheduler
+    from engine.reporting.send import scheduler
 
     config = write_config(tmp_path / "c.toml", relay_port=mail_server.port)
     for n in range(3):
@@ -840,8 +840,8 @@ def test_a_version_1_store_gains_the_ledger_and_counters(
     counters of schema 3 and give the same report as the events themselves."""
     import json
 
-    from engine.reporting import store as store_module
-    from engine.reporting.build import build_from_counts, build_report
+    from engine.reporting.store.sqlite import events as store_module
+    from engine.reporting.send.build import build_from_counts, build_report
 
     database = tmp_path / "old.db"
     items = events()

@@ -16,7 +16,7 @@ import nacl.signing
 import pytest
 
 from engine.config.signatures import SignatureConfig, load_private_key
-from engine.reporting.message import build_message, compress
+from engine.reporting.send.message import build_message, compress
 from engine.reporting.sign import SigningError, sign_message, signed_headers, verify_message
 
 KEYS = Path(__file__).resolve().parents[2] / "examples" / "keys"

@@ -23,10 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.errors import EngineError
-from engine.reporting import store as store_module
+from engine.reporting.store.sqlite import events as store_module
 from engine.reporting.counts import count_events
 from engine.reporting.model import Event, FailureDetail, Policy
-from engine.reporting.store import (SCHEMA_VERSION, EventStore, SqliteEventStore, StoreError,
+from engine.reporting.store.sqlite.events import (SCHEMA_VERSION, EventStore, SqliteEventStore, StoreError,
                                     window_mark_in)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -399,7 +399,7 @@ def test_matches_a_simple_model(operations: list[tuple[str, object]]) -> None:
 WRITER = textwrap.dedent("""
     import sys
     from engine.reporting.model import Event, FailureDetail, Policy
-    from engine.reporting.store import SqliteEventStore
+    from engine.reporting.store.sqlite.events import SqliteEventStore
 
     path, run, size, limit = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     policy = Policy("no-policy-found", (), "example.org", ())

@@ -15,13 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import engine
-from engine.reporting import store as store_module
-from engine.reporting.build import build_from_counts, build_report
+from engine.reporting.store.sqlite import events as store_module
+from engine.reporting.send.build import build_from_counts, build_report
 from engine.reporting.counts import PolicyCounts, WindowCounts, count_events
-from engine.reporting.intake import EventError, Normaliser, normalise_event
+from engine.reporting.intake.normalise import EventError, Normaliser, normalise_event
 from engine.reporting.model import Event, FailureDetail, Policy
-from engine.reporting.record import LineTemplates, record_lines
-from engine.reporting.store import SqliteEventStore
+from engine.reporting.intake.jsonl import LineTemplates, record_lines
+from engine.reporting.store.sqlite.events import SqliteEventStore
 from tests.reporting.test_record import NOW, assert_counted, first_wins, line, plain
 
 DAY = 86400
@@ -247,7 +247,7 @@ def test_memos_of_distinct_long_lines_stay_bounded(config: engine.Config) -> Non
     """Lines up to MAX_LINE_BYTES are accepted and each distinct one is remembered: with only
     an entry limit (65,536) the two memos could hold tens of GiB. 96 distinct 1 MiB lines
     must not keep 96 MiB (twice over) alive."""
-    from engine.reporting.intake import MEMO_CHARS
+    from engine.reporting.intake.normalise import MEMO_CHARS
     size = 1 << 20
     normaliser, templates = Normaliser(), LineTemplates()
     tracemalloc.start()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
-from engine.reporting.analysis_limits import (
+from engine.reporting.analysis.limits import (
     JSON_SYNTAX, SCHEMA_ERROR, Limits, Rejected, Warning,
 )
 from engine.reporting.model import POLICY_TYPES, RESULT_TYPES

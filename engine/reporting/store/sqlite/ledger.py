@@ -1,9 +1,9 @@
 """The delivery ledger: what the scheduler rendered, where each copy went, what is left to do
 (spec/reporting.md 6.1, 6.4, 6.6).
 
-The ledger's tables live in the event store's SQLite file and are used on the store's own
-connection (`SqliteEventStore.transaction()` / `.snapshot()` / `.connection`), so that the two
-steps that must be atomic across events and ledger are single transactions:
+The ledger's tables (created by `events._schema_v2`) live in the event store's SQLite file and
+are used on the store's own connection (`SqliteEventStore.transaction()` / `.snapshot()` /
+`.connection`), so that the two steps that must be atomic across events and ledger are single transactions:
 
 * RENDER: the outbound record (JSON, gzip payload, the *signed* message), its delivery units
   (status `pending`), the report key's state DELIVERING and the window's frozen marker;
@@ -34,11 +34,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
-from engine.reporting.store import (SqliteEventStore, delete_window_in, freeze_in,
+from engine.reporting.store.sqlite.events import (SqliteEventStore, delete_window_in, freeze_in,
                                     window_mark_in)
 
 __all__ = [
-    "DueUnit", "KeyRow", "LedgerRow", "UnitRow", "create_schema_v2", "destination_text",
+    "DueUnit", "KeyRow", "LedgerRow", "UnitRow", "destination_text",
     "due_units", "event_mark", "finish", "finishable", "key_row", "key_rows", "ledger_rows",
     "mail_target", "next_due", "note_key", "purge_done", "record_attempt", "render", "units_of",
 ]
@@ -60,69 +60,6 @@ FINAL_UNIT_STATES: Final = frozenset({DELIVERED, FAILED, EXPIRED})
 
 MAIL: Final = "mail"
 HTTPS: Final = "https"
-
-
-def create_schema_v2(db: sqlite3.Connection) -> None:
-    """Schema step 2 of the store file. A released step is never edited: a later change of
-    these tables is a new step in store._MIGRATIONS."""
-    db.execute("""
-        CREATE TABLE report_key (
-            report_domain TEXT NOT NULL,
-            window_start  INTEGER NOT NULL,
-            window_end    INTEGER NOT NULL,
-            report_id     TEXT NOT NULL,
-            state         TEXT NOT NULL
-                          CHECK (state IN ('OPEN', 'HELD', 'DELIVERING', 'DONE')),
-            send_at       INTEGER NOT NULL,
-            next_try      INTEGER,
-            tries         INTEGER NOT NULL DEFAULT 0,
-            last_error    TEXT,
-            updated_at    INTEGER NOT NULL,
-            PRIMARY KEY (report_domain, window_start, window_end)
-        ) WITHOUT ROWID""")
-    db.execute("CREATE INDEX report_key_state ON report_key (state, updated_at)")
-    db.execute("""
-        CREATE TABLE outbound (
-            report_id     TEXT PRIMARY KEY,
-            report_domain TEXT NOT NULL,
-            window_start  INTEGER NOT NULL,
-            window_end    INTEGER NOT NULL,
-            filename      TEXT NOT NULL,
-            json          BLOB NOT NULL,
-            payload       BLOB NOT NULL,
-            message       BLOB,
-            mail_from     TEXT,
-            max_seq       INTEGER NOT NULL,
-            rendered_at   INTEGER NOT NULL,
-            FOREIGN KEY (report_domain, window_start, window_end)
-                REFERENCES report_key (report_domain, window_start, window_end)
-        )""")
-    db.execute("""
-        CREATE TABLE unit (
-            report_id     TEXT NOT NULL REFERENCES outbound (report_id) ON DELETE CASCADE,
-            idx           INTEGER NOT NULL,
-            kind          TEXT NOT NULL CHECK (kind IN ('mail', 'https')),
-            target        TEXT NOT NULL,
-            status        TEXT NOT NULL
-                          CHECK (status IN ('pending', 'delivered', 'failed', 'expired')),
-            attempts      INTEGER NOT NULL DEFAULT 0,
-            first_attempt INTEGER,
-            last_attempt  INTEGER,
-            next_attempt  INTEGER,
-            last_error    TEXT,
-            PRIMARY KEY (report_id, idx)
-        ) WITHOUT ROWID""")
-    db.execute("CREATE INDEX unit_due ON unit (status, next_attempt)")
-    db.execute("""
-        CREATE TABLE sent_log (
-            report_id     TEXT PRIMARY KEY,
-            report_domain TEXT NOT NULL,
-            window_start  INTEGER NOT NULL,
-            window_end    INTEGER NOT NULL,
-            result        TEXT NOT NULL,
-            done_at       INTEGER NOT NULL
-        )""")
-    db.execute("CREATE INDEX sent_log_done ON sent_log (done_at)")
 
 
 # --- rows ----------------------------------------------------------------------------------

@@ -60,7 +60,6 @@ import hashlib
 import json
 import logging
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -70,13 +69,14 @@ from typing import Any, Final, Protocol
 from engine import log as structured_log
 from engine.config.config import Config
 from engine.config.signatures import SignatureConfig, signature_ids
-from engine.reporting import deliver, ledger
-from engine.reporting.build import build_from_counts, filename, report_id
-from engine.reporting.deliver import DeliveryResult, Outcome, RelaySettings
-from engine.reporting.message import build_message, compress
-from engine.reporting.report import mailto_address
+from engine.reporting.send import deliver
+from engine.reporting.store.sqlite import ledger
+from engine.reporting.send.build import build_from_counts, filename, report_id
+from engine.reporting.send.deliver import DeliveryResult, Outcome, RelaySettings
+from engine.reporting.send.message import build_message, compress
+from engine.reporting.send.report import mailto_address
 from engine.reporting.sign import SigningError, sign_message
-from engine.reporting.store import SqliteEventStore
+from engine.reporting.store.sqlite.events import SqliteEventStore
 from engine.reporting.tlsrpt_record import Outcome as RecordOutcome
 from engine.reporting.tlsrpt_record import RecordResult
 from engine.reporting.window import rfc3339
@@ -294,7 +294,7 @@ class _Pass:
                 for _ in range(RENDER_TRIES):
                     if self.render(domain, start, end, key_id, due, settings):
                         break
-            except sqlite3.Error:
+            except self.store.database_errors:  # the store is broken: stop the pass
                 raise
             except Exception as err:  # noqa: BLE001 - one bad key must not stop the others
                 self.summary.errors += 1
@@ -702,7 +702,7 @@ def run_once(config: Config, store: SqliteEventStore, now: int, *,
     """One scheduler pass at time `now` (Unix seconds): render, deliver, finish, tidy.
 
     `resolver` looks up TLSRPT records (default: a `RecordResolver` on the system's DNS);
-    `send_mail` and `post_report` are `engine.reporting.deliver`'s unless replaced; every
+    `send_mail` and `post_report` are `engine.reporting.send.deliver`'s unless replaced; every
     action is a structured log event (engine.log, logger `tlsrpt`), kept in the summary's
     `actions` and also given to `log` when set; `stop()` is checked between keys and units and
     ends the pass early when true (the rest is done by the next pass)."""

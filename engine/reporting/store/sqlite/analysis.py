@@ -23,9 +23,9 @@ from types import TracebackType
 from typing import Any, Final
 
 from engine.errors import EngineError
-from engine.reporting.analysis import Analysis
-from engine.reporting.analysis_limits import AUTH_FAILED, Warning
-from engine.reporting.analysis_schema import ParsedDetail, ParsedPolicy, ParsedReport
+from engine.reporting.analysis.analyze import Analysis
+from engine.reporting.analysis.limits import AUTH_FAILED, Warning
+from engine.reporting.analysis.schema import ParsedDetail, ParsedPolicy, ParsedReport
 
 __all__ = ["SCHEMA_VERSION", "AnalysisStore", "AnalysisStoreError", "KeptInput",
            "StoredReport", "report_from_json", "report_to_json"]

@@ -1,4 +1,4 @@
-"""The receiver process of `tlsrpt collect` (engine.reporting.collect explains the pair).
+"""The receiver process of `tlsrpt collect` (engine.reporting.intake.collector explains the pair).
 
 It only reads the datagram socket and forwards each datagram, stamped with its receipt time,
 to the collector over a pipe, as frames: FRAME (kind, time, body length) and the body. Its
@@ -37,7 +37,7 @@ CHUNK: Final = 1 << 20
 _FORWARD_DELAY: Final = 0.002
 
 #: the receiver process's program
-PROGRAM: Final = ("import sys; from engine.reporting.collect_receiver import receiver_main; "
+PROGRAM: Final = ("import sys; from engine.reporting.intake.receiver import receiver_main; "
                             "sys.exit(receiver_main(sys.argv[1:]))")
 
 class _ReceiverArgs(NamedTuple):

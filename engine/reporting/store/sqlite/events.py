@@ -132,14 +132,69 @@ def _schema_v1(connection: sqlite3.Connection) -> None:
     connection.execute("INSERT INTO counter (name, value) VALUES ('late_events_dropped', 0)")
 
 
-def _schema_v2(connection: sqlite3.Connection) -> None:
-    # The scheduler's delivery ledger (spec 6.6) lives in the same file, so that rendering a
-    # report, freezing its window and, at the end, deleting its events are single
-    # transactions. Its tables are defined next to the code that uses them (imported here,
-    # not at the top: ledger imports this module).
-    from engine.reporting.ledger import create_schema_v2
-
-    create_schema_v2(connection)
+def _schema_v2(db: sqlite3.Connection) -> None:
+    """The scheduler's delivery ledger (spec 6.6) lives in the same file, so that rendering a
+    report, freezing its window and, at the end, deleting its events are single
+    transactions (the queries are in `ledger.py`). A released step is never edited: a later
+    change of these tables is a new step in _MIGRATIONS."""
+    db.execute("""
+        CREATE TABLE report_key (
+            report_domain TEXT NOT NULL,
+            window_start  INTEGER NOT NULL,
+            window_end    INTEGER NOT NULL,
+            report_id     TEXT NOT NULL,
+            state         TEXT NOT NULL
+                          CHECK (state IN ('OPEN', 'HELD', 'DELIVERING', 'DONE')),
+            send_at       INTEGER NOT NULL,
+            next_try      INTEGER,
+            tries         INTEGER NOT NULL DEFAULT 0,
+            last_error    TEXT,
+            updated_at    INTEGER NOT NULL,
+            PRIMARY KEY (report_domain, window_start, window_end)
+        ) WITHOUT ROWID""")
+    db.execute("CREATE INDEX report_key_state ON report_key (state, updated_at)")
+    db.execute("""
+        CREATE TABLE outbound (
+            report_id     TEXT PRIMARY KEY,
+            report_domain TEXT NOT NULL,
+            window_start  INTEGER NOT NULL,
+            window_end    INTEGER NOT NULL,
+            filename      TEXT NOT NULL,
+            json          BLOB NOT NULL,
+            payload       BLOB NOT NULL,
+            message       BLOB,
+            mail_from     TEXT,
+            max_seq       INTEGER NOT NULL,
+            rendered_at   INTEGER NOT NULL,
+            FOREIGN KEY (report_domain, window_start, window_end)
+                REFERENCES report_key (report_domain, window_start, window_end)
+        )""")
+    db.execute("""
+        CREATE TABLE unit (
+            report_id     TEXT NOT NULL REFERENCES outbound (report_id) ON DELETE CASCADE,
+            idx           INTEGER NOT NULL,
+            kind          TEXT NOT NULL CHECK (kind IN ('mail', 'https')),
+            target        TEXT NOT NULL,
+            status        TEXT NOT NULL
+                          CHECK (status IN ('pending', 'delivered', 'failed', 'expired')),
+            attempts      INTEGER NOT NULL DEFAULT 0,
+            first_attempt INTEGER,
+            last_attempt  INTEGER,
+            next_attempt  INTEGER,
+            last_error    TEXT,
+            PRIMARY KEY (report_id, idx)
+        ) WITHOUT ROWID""")
+    db.execute("CREATE INDEX unit_due ON unit (status, next_attempt)")
+    db.execute("""
+        CREATE TABLE sent_log (
+            report_id     TEXT PRIMARY KEY,
+            report_domain TEXT NOT NULL,
+            window_start  INTEGER NOT NULL,
+            window_end    INTEGER NOT NULL,
+            result        TEXT NOT NULL,
+            done_at       INTEGER NOT NULL
+        )""")
+    db.execute("CREATE INDEX sent_log_done ON sent_log (done_at)")
 
 
 def _schema_v3(connection: sqlite3.Connection) -> None:
@@ -343,6 +398,9 @@ class SqliteEventStore:
     """`EventStore` on one SQLite file (WAL). One object = one connection: use one object per
     thread or process; several may share the file (SQLite's locks serialise the writers)."""
 
+    #: errors that mean the database itself failed (callers stop instead of skipping one key)
+    database_errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
+
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 10_000) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -411,7 +469,7 @@ class SqliteEventStore:
     @property
     def connection(self) -> sqlite3.Connection:
         """The store's connection (autocommit mode: open transactions with `transaction()` or
-        `snapshot()`). The delivery ledger (engine.reporting.ledger) keeps its tables here."""
+        `snapshot()`). The delivery ledger (engine.reporting.store.sqlite.ledger) keeps its tables here."""
         return self._db
 
     def transaction(self) -> _Transaction:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from engine.reporting.analysis_schema import ParsedPolicy, ParsedReport
+from engine.reporting.analysis.schema import ParsedPolicy, ParsedReport
 from engine.reporting.window import rfc3339
 
 GROUPINGS: Final = ("organisation", "domain", "result-type", "day")

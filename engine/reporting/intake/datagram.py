@@ -2,7 +2,7 @@
 
 Pure decoding: bytes in, `Event`s out (one per usable policy object), no socket, no clock, no
 configuration. The caller supplies the receipt time and chooses each event's window from the
-configured frequency (engine.reporting.collect does both).
+configured frequency (engine.reporting.intake.collector does both).
 
 A datagram is dropped as a whole (`DatagramError`, with a stable `reason` used as a counter
 name) when it is not UTF-8 JSON, speaks an unknown protocol version, has no domain or no
@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeGuard
 
-from engine.reporting.intake import EventError, normalise_event
+from engine.reporting.intake.normalise import EventError, normalise_event
 from engine.reporting.model import Event
 from engine.reporting.tlsrpt_record import parse_record
 

@@ -2,7 +2,7 @@
 
 Two processes, so that nothing the collector does can keep the socket from being read:
 
-* the *receiver process* (engine.reporting.collect_receiver; a child started by
+* the *receiver process* (engine.reporting.intake.receiver; a child started by
   `Collector.run` with the bound socket passed to it) only reads datagrams (`recvmsg_into`,
   dropping any with `MSG_TRUNC`) and forwards them, stamped with their receipt time, to the
   collector over a pipe. Its reading thread
@@ -12,7 +12,7 @@ Two processes, so that nothing the collector does can keep the socket from being
   memory.
 * the *collector* (the calling process and thread, which owns the SQLite connection and sees
   signals) reads the pipe, takes up to `batch_size` datagrams every `batch_interval` seconds
-  (sooner when a full batch is waiting), decodes them (engine.reporting.datagram), windows the
+  (sooner when a full batch is waiting), decodes them (engine.reporting.intake.datagram), windows the
   events with the configured frequency and commits them in one transaction.
 
 Why a process and not a thread: libtlsrpt sends with `MSG_DONTWAIT` and forgets the datagram
@@ -32,7 +32,7 @@ at most the uncommitted batches: every commit is one SQLite transaction, so the 
 holds a prefix of the committed batches; a receiver left alone exits when its pipe breaks.
 
 Not here: command-line parsing and signal handlers (engine.cli.collect_command), datagram
-semantics (engine.reporting.datagram).
+semantics (engine.reporting.intake.datagram).
 """
 
 from __future__ import annotations
@@ -55,13 +55,13 @@ from pathlib import Path
 from typing import Final
 
 from engine import log
-from engine.reporting.collect_receiver import (CHUNK, COUNTS, COUNTS_BODY, DATAGRAM, FAILED, FRAME,
+from engine.reporting.intake.receiver import (CHUNK, COUNTS, COUNTS_BODY, DATAGRAM, FAILED, FRAME,
                                                PIPE_SIZE, POLL, PROGRAM, READY)
 from engine.config.config import Config
 from engine.config.settings import Frequency
-from engine.reporting.datagram import DatagramError, decode_datagram
+from engine.reporting.intake.datagram import DatagramError, decode_datagram
 from engine.reporting.model import Event
-from engine.reporting.store import EventStore
+from engine.reporting.store.sqlite.events import EventStore
 from engine.reporting.window import window
 
 #: spec 10: `collector.max-datagram` default. libtlsrpt's datagrams are a few kilobytes; a

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import Final
 
-from engine.reporting.analysis_limits import LIMIT_EXCEEDED, NOT_A_REPORT, Limits, Rejected
+from engine.reporting.analysis.limits import LIMIT_EXCEEDED, NOT_A_REPORT, Limits, Rejected
 
 _BLANK_LINE: Final = re.compile(rb"\n\r?\n")
 _FIELD_START: Final = re.compile(rb"[!-9;-~]+[ \t]*:")

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any, Final
 
-from engine.reporting.analysis_auth import Authentication, DkimOutcome, authenticate
-from engine.reporting.analysis_limits import (
+from engine.reporting.analysis.auth import Authentication, DkimOutcome, authenticate
+from engine.reporting.analysis.limits import (
     AUTH_FAILED, DECOMPRESS_ERROR, JSON_SYNTAX, LIMIT_EXCEEDED, NOT_A_REPORT, SCHEMA_ERROR,
     Limits, Rejected, Warning,
 )
-from engine.reporting.analysis_mime import Entity, candidates, decoded_body, parse_entity
-from engine.reporting.analysis_schema import (
+from engine.reporting.analysis.mime import Entity, candidates, decoded_body, parse_entity
+from engine.reporting.analysis.schema import (
     ParsedDetail, ParsedPolicy, ParsedReport, is_json, parse_json, validate,
 )
 

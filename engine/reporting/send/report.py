@@ -16,10 +16,10 @@ from urllib.parse import unquote
 
 from engine.config.config import Config
 from engine.config.signatures import SignatureConfig, signature_ids
-from engine.reporting.build import BuiltReport, build_from_counts, filename
-from engine.reporting.message import build_message, compress
+from engine.reporting.send.build import BuiltReport, build_from_counts, filename
+from engine.reporting.send.message import build_message, compress
 from engine.reporting.sign import SigningError, sign_message
-from engine.reporting.store import EventStore
+from engine.reporting.store.sqlite.events import EventStore
 
 
 @dataclass(frozen=True, slots=True)
