@@ -26,6 +26,7 @@ for _path in (str(ROOT), str(HERE)):
         sys.path.insert(0, _path)
 
 from expression_cases import BASELINE, COMPILE, HAND, OURS, SIMPLE  # noqa: E402
+from shape_cases import BLOCK, FOLDED, RESOLVE, SHAPE_HAND, SHAPE_OURS  # noqa: E402
 
 _TIMINGS = pytest.StashKey[dict[tuple[str, str], tuple[float, float]]]()
 _NOTES = pytest.StashKey[list[str]]()
@@ -110,5 +111,67 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         for case in compiled:
             ratio = timings[(case, COMPILE)][0] / timings[(case, OURS)][0]
             write(f"{case:<22} {ratio:>9,.0f} evaluations")
+    _shape_summary(timings, write)
+    _reference_summary(timings, write)
     for note in notes:
         write(note)
+
+
+def _shape_summary(timings: dict[tuple[str, str], tuple[float, float]],
+                   write: Callable[[str], None]) -> None:
+    shapes = [case for case, impl in timings
+              if impl == SHAPE_OURS and (case, SHAPE_HAND) in timings]
+    if shapes:
+        write("")
+        write("expression shapes, compiled / hand-written (medians, same run):")
+        ratios = []
+        for case in shapes:
+            ours, hand = timings[(case, SHAPE_OURS)][0], timings[(case, SHAPE_HAND)][0]
+            ratios.append(ours / hand)
+            write(f"{case:<26} {_nanoseconds(ours):>9} {_nanoseconds(hand):>9} "
+                  f"{ours / hand:>6.2f}x")
+        block = timings.get(("block_resolve", RESOLVE))
+        hand_block = timings.get(("block_resolve", SHAPE_HAND))
+        if block is not None and hand_block is not None:
+            ratios.append(block[0] / hand_block[0])
+            write(f"{'block of 6 rules (resolve)':<26} {_nanoseconds(block[0]):>9} "
+                  f"{_nanoseconds(hand_block[0]):>9} {block[0] / hand_block[0]:>6.2f}x")
+        write(f"geometric mean over {len(ratios)} shapes: {_geometric_mean(ratios):.2f}x, "
+              f"highest {max(ratios):.2f}x")
+    direct = timings.get(("block_resolve", BLOCK))
+    resolved = timings.get(("block_resolve", RESOLVE))
+    if direct is not None and resolved is not None:
+        write(f"Config.resolve / the compiled block called directly: "
+              f"{resolved[0] / direct[0]:.2f}x ({_nanoseconds(resolved[0])} vs "
+              f"{_nanoseconds(direct[0])})")
+    folded = [case for case, impl in timings if impl == FOLDED + "-" + SHAPE_OURS]
+    for case in folded:
+        ours = timings[(case, FOLDED + "-" + SHAPE_OURS)][0]
+        hand = timings.get((case, FOLDED + "-" + SHAPE_HAND), (float("nan"),))[0]
+        write(f"folded constant {case}: {_nanoseconds(ours)} (a function returning the "
+              f"constant: {_nanoseconds(hand)}; not in the mean)")
+
+
+#: implementation label of a reference measured beside one of ours (`record_timing`)
+REFERENCE = "reference"
+
+
+def _reference_summary(timings: dict[tuple[str, str], tuple[float, float]],
+                       write: Callable[[str], None]) -> None:
+    pairs = [case for case, impl in timings
+             if impl == "measured" and (case, REFERENCE) in timings]
+    if not pairs:
+        return
+    write("")
+    write("costs beside their references (medians, same run):")
+    groups: dict[str, list[float]] = {}
+    for case in pairs:
+        ours, reference = timings[(case, "measured")][0], timings[(case, REFERENCE)][0]
+        group = case.split(":", 1)[0]
+        groups.setdefault(group, []).append(ours / reference)
+        write(f"{case:<40} {ours * 1e6:>12,.1f} us {reference * 1e6:>12,.1f} us "
+              f"{ours / reference:>7.2f}x")
+    for group, ratios in groups.items():
+        if len(ratios) > 1:
+            write(f"{group}: geometric mean {_geometric_mean(ratios):.2f}x over "
+                  f"{len(ratios)}")

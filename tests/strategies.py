@@ -34,10 +34,11 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.extra import lark as hypothesis_lark
 from hypothesis.extra.lark import from_lark
+from lark import Lark
 from lark.grammar import Terminal
 
 from engine.expr.functions import FUNCTIONS
-from engine.expr.syntax import get_parser
+from engine.expr.syntax import PARSER_OPTIONS, _grammar_text
 
 INT_MAX = (1 << 63) - 1
 INT_MIN = -(1 << 63)
@@ -416,7 +417,9 @@ def grammar_sources(max_depth: int = 14) -> st.SearchStrategy[str]:
         "CONFIG_GET_HEAD": st.sampled_from(CONFIG_KEYS).map(lambda k: f"config_get('{k}'"),
         "EQ": st.sampled_from(["== ", "= "]),
     }
-    parser = get_parser()
+    # A parser built here, not the cached one: Lark's cache keeps the tables, not the grammar
+    # (ignore_tokens, rules) that the strategy reads.
+    parser = Lark(_grammar_text(), **PARSER_OPTIONS)
     for terminal in parser.terminals:
         # Fixed punctuation: `just` is far cheaper to draw than from_regex.
         if terminal.name not in explicit and terminal.pattern.type == "str":

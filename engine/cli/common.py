@@ -8,12 +8,14 @@ import difflib
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import log
 from engine._bounded_io import MAX_CONFIG_BYTES, InputTooLarge, read_bounded, read_file_bounded
-from engine.config.config import Config, load_config
 from engine.errors import ConfigError, Severity
+
+if TYPE_CHECKING:
+    from engine.config.config import Config
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -32,6 +34,8 @@ def color(stream: Any) -> bool:
 
 
 def read_config(path: str) -> Config:
+    from engine.config.config import load_config  # not at import: `--help` needs none of it
+
     if path != "-" and not os.path.isfile(path):
         raise UsageError(f"cannot read {path}: no such file")
     if path == "-":

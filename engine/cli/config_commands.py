@@ -6,15 +6,17 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color, jsonable,
                                parse_vars, read_config, show, var_option)
 from engine.cli.typed_values import typed_display, typed_json, unit_of
-from engine.config.config import Config
 from engine.config.settings import (TLS_AGGREGATE_KEYS, SettingSpec, expression_settings,
                                     find)
 from engine.errors import Diagnostic
+
+if TYPE_CHECKING:
+    from engine.config.config import Config
 
 
 TLS_PREFIX = "report.tls.aggregate."

@@ -14,18 +14,20 @@ import logging
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import log
 from engine._bounded_io import bounded_lines
 from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, UsageError, database_path, db_option,
                                parse_time, read_config, read_reporting_config,
                                store_options)
-from engine.config.config import Config
 from engine.errors import ConfigError
 
 #: progress of `record` is logged (info) at most this often, in seconds
 PROGRESS_SECONDS = 5.0
+
+if TYPE_CHECKING:
+    from engine.config.config import Config
 
 
 class _RecordProgress:

@@ -7,19 +7,26 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color, parse_vars,
                                read_text_file,
                                read_config, var_option)
-from engine.config.trace import Outcome, Trace, trace, typed_text, value_type
 from engine.errors import ConfigError
-from engine.testing.cases import Case, CaseFile, read_case_file
-from engine.testing.render import format_failure, summary, to_json
-from engine.testing.run import CaseResult, Runner, show
+
+if TYPE_CHECKING:
+    from engine.config.trace import Trace
+    from engine.testing.cases import Case, CaseFile
+    from engine.testing.run import CaseResult
+
+# The configuration engine and the test runner are imported by the commands that use them,
+# not with this module: every `tlsrpt` command (and --help) loads the command modules.
 
 
 def command_test(args: argparse.Namespace) -> int:
+    from engine.testing.cases import read_case_file
+    from engine.testing.render import format_failure, summary, to_json
+    from engine.testing.run import Runner
     from engine.diagnostics.render_text import render_text
 
     config = read_config(args.config)
@@ -63,6 +70,8 @@ def _text_of(file: str | None) -> str | None:
 
 
 def command_explain(args: argparse.Namespace) -> int:
+    from engine.config.trace import trace
+    from engine.testing.run import show
     config = read_config(args.config)
     given = parse_vars(args.var)
     config.check_key(args.key)  # UnknownSettingError: exit 2
@@ -87,6 +96,7 @@ def command_explain(args: argparse.Namespace) -> int:
 def _chosen_case(selector: str) -> Case:
     """`--case TESTFILE[:NAME]`: the case of TESTFILE whose name contains NAME (the only case
     when NAME is not given), for its variables and service fixtures."""
+    from engine.testing.cases import read_case_file
     path, _, name = selector.partition(":") if not os.path.isfile(selector) else (selector, "", "")
     if not os.path.isfile(path):
         raise UsageError(f"--case {selector}: cannot read {path}: no such file")
@@ -103,12 +113,15 @@ def _chosen_case(selector: str) -> Case:
 
 
 def _reads_text(reads: Any) -> str:
+    from engine.testing.run import show
     return ", ".join(f"{read.name} = {show(read.value)}" + ("" if read.given else " (not given)")
                      for read in reads)
 
 
 def trace_text(found: Trace) -> str:
     """`tlsrpt explain` for people."""
+    from engine.config.trace import Outcome, typed_text, value_type
+    from engine.testing.run import show
     lines: list[str] = []
     if found.chosen is None and found.error is None:
         if found.default is None:
@@ -155,6 +168,7 @@ def trace_text(found: Trace) -> str:
 
 def trace_json(found: Trace) -> dict[str, Any]:
     """`tlsrpt explain --json`: the same facts, for tools."""
+    from engine.config.trace import typed_text, value_type
     def reads(items: Any) -> dict[str, Any]:
         return {read.name: {"value": read.value, "given": read.given} for read in items}
 

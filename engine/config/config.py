@@ -39,7 +39,7 @@ from engine.config.settings import (
 from engine.errors import (ConfigError, Diagnostic, EvalError, ParseError, Severity, Span,
                            UnknownSettingError)
 from engine.expr import ast
-from engine.expr.compile import generate_block
+from engine.expr.compile import generate_block_pair
 from engine.expr.fold import Folder, Unfoldable
 from engine.expr.view import DYNAMIC, ViewPart, generate_view
 from engine.expr.scope import ALL_VARIABLES, STALWART_VARIABLES, Scope
@@ -104,6 +104,8 @@ class CompiledSetting:
     #: the compiled ASTs: (condition, value) pairs and the default (None: no value)
     rules: tuple[tuple[ast.Node, ast.Node], ...] = ()
     default: ast.Node | None = None
+    #: the same block returning the value alone (what `Config.resolve` calls: no rule number)
+    evaluate: Callable[..., Value] | None = None
 
 
 class Config:
@@ -185,6 +187,14 @@ class Config:
         UnknownSettingError (a ConfigError and a KeyError) if it is neither registered nor set,
         and EvalError if a service function fails.
         """
+        compiled = self._settings.get(key)
+        if compiled is not None:
+            # The common case, as fast as calling the block: no trace, no Resolution.
+            evaluate = compiled.evaluate
+            if evaluate is not None:
+                return evaluate(variables, self.raw, services)
+            if compiled.run is None:
+                return None
         return self.explain(key, variables, services).value
 
     # typed views ------------------------------------------------------------------------------
@@ -448,9 +458,9 @@ def compile_setting(key: str, spec: SettingSpec | None, flat: FlatConfig,
             return None
         # Stalwart compiles its defaults with "all variables" (10.2) and the constants.
         node = parse(spec.default, Scope.of(ALL_VARIABLES, spec.constants))
-        run = generate_block((), node, config=reads, trace=True)
+        evaluate, run = generate_block_pair((), node, config=reads)
         return CompiledSetting(key, None, run, ("default",), True,
-                               _constants((node,), reads), (), node)
+                               _constants((node,), reads), (), node, evaluate)
     pieces: list[tuple[str, str]] = (
         [(key, block.single)] if block.single is not None else
         [item for rule in block.rules for item in ((rule.condition_key, rule.condition),
@@ -471,10 +481,10 @@ def compile_setting(key: str, spec: SettingSpec | None, flat: FlatConfig,
     if block.single is not None and isinstance(nodes[0], ast.Empty):
         return CompiledSetting(key, block, None, origins, False)  # `K = ""`: no value
     rules = list(zip(nodes[0:-1:2], nodes[1:-1:2]))
-    run = generate_block(rules, nodes[-1], config=reads, trace=True)
+    evaluate, run = generate_block_pair(rules, nodes[-1], config=reads)
     results = tuple(value for _, value in rules) + (nodes[-1],)
     return CompiledSetting(key, block, run, origins, False, _constants(results, reads),
-                           tuple(rules), nodes[-1])
+                           tuple(rules), nodes[-1], evaluate)
 
 
 def _constants(results: tuple[ast.Node, ...], config: Mapping[str, str]) -> tuple[Any, ...]:

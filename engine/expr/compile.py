@@ -63,6 +63,17 @@ def _clean(value: object) -> Value:
         raise EvalError(f"a variable holds {err}") from None
 
 
+#: caller kinds whose Python truth is Stalwart's truth of the cleaned value (a bool is the
+#: Integer 1 or 0, None is '', an int past 64 bits saturates to a non-zero Integer); lists are
+#: not here: their elements must still be checked (_clean refuses some)
+_PLAIN_TRUTH: Final = frozenset({str, int, float, bool, type(None)})
+
+
+def _truth(value: object) -> bool:
+    """Stalwart's truth of a caller's value of any other kind (checked by _clean first)."""
+    return values.truthy(_clean(value))
+
+
 def _slow(helper: Callable[[Value, Value], Value], left: object, right: object) -> Value:
     """The generic operator for operands that may come straight from the caller."""
     return helper(_clean(left), _clean(right))
@@ -96,6 +107,10 @@ _RUNTIME: Final[dict[str, Any]] = {
     "_config_get": config_value,
     "_service": _call_service,
     "_clean": _clean,
+    "_truth": _truth,
+    "_PT": _PLAIN_TRUTH,
+    "_bool": bool,
+    "_MISS": object(),  # a table lookup's "not found"
     "_slow": _slow,
     "_len": len,
     "_type": type,  # not x.__class__, which an object can fake
@@ -193,8 +208,11 @@ class _Emitter:
             return operand
         code = operand.code
         # Integers from the caller may exceed 64 bits: _clean saturates them.
-        self.line(f"if _type({code}) not in _SCALARS or _type({code}) is _int and not "
-                  f"{INT_MIN} <= {code} <= {INT_MAX}: {code} = _clean({code})")
+        # A bool (the commonest caller value after str) is the Integer 1 or 0: `+` gives it.
+        self.line(f"if _type({code}) not in _SCALARS: "
+                  f"{code} = +{code} if _type({code}) is _bool else _clean({code})")
+        self.line(f"elif _type({code}) is _int and not {INT_MIN} <= {code} <= {INT_MAX}: "
+                  f"{code} = _clean({code})")
         return _Operand(code, None)
 
     def slow(self, helper: str, left: _Operand, right: _Operand) -> str:
@@ -243,6 +261,12 @@ class _Emitter:
         return _Operand(target, int, flag=True)
 
     def emit_Unary(self, node: ast.Unary) -> _Operand:
+        if node.op is UnaryOp.NOT:
+            truth = self.condition(node.operand, truth_only=True)
+            if truth is not None:
+                target = self.temp()
+                self.line(f"{target} = 0 if {truth} else 1")
+                return _Operand(target, int, flag=True)
         operand = self.clean(self.emit(node.operand))
         target = self.temp()
         if node.op is UnaryOp.NOT:
@@ -260,12 +284,16 @@ class _Emitter:
     # and `!` give 1 or 0 at every step, so they can be written as one Python boolean
     # expression (temporaries bound with `:=`): no statements, no intermediate 1/0 values.
 
-    def condition(self, node: ast.Node) -> str | None:
-        """A Python expression with the truth of `node`, or None if `node` is not that simple."""
+    def condition(self, node: ast.Node, truth_only: bool = False) -> str | None:
+        """A Python expression with the truth of `node`, or None if `node` is not that simple.
+
+        Without `truth_only` the expression's truth must also give the node's value as 1 or
+        0, so a bare variable may only stand where its value is never the result: the right
+        side of `&&`/`||` (the result is then 1 or 0 of its truth) or under `!`."""
         if isinstance(node, ast.Binary):
             if node.op in (BinaryOp.AND, BinaryOp.OR):
-                left = self.condition(node.left)
-                right = self.condition(node.right) if left is not None else None
+                left = self.condition(node.left, truth_only)
+                right = self.condition(node.right, True) if left is not None else None
                 if right is None:
                     return None
                 return f"({left} {'and' if node.op is BinaryOp.AND else 'or'} {right})"
@@ -273,11 +301,20 @@ class _Emitter:
                 return self._comparison_condition(node)
             return None
         if isinstance(node, ast.Unary) and node.op is UnaryOp.NOT:
-            inner = self.condition(node.operand)
+            inner = self.condition(node.operand, True)
             return None if inner is None else f"(not {inner})"
         if isinstance(node, ast.Call):
             return self._predicate_condition(node)
+        if truth_only and isinstance(node, (ast.Variable, ast.Global)):
+            return self.truth_code(node)
         return None
+
+    def truth_code(self, node: ast.Variable | ast.Global) -> str:
+        """The truth of a variable: Python's own for the plain kinds, else after _clean."""
+        if isinstance(node, ast.Variable) and node.name in self.parameters:
+            return self.parameters[node.name]  # a checked str
+        temp = self.temp()
+        return f"({temp} if _type({temp} := {self.read_code(node)}) in _PT else _truth({temp}))"
 
     def _literal(self, node: ast.Node) -> _Operand | None:
         try:
@@ -489,6 +526,11 @@ class _Emitter:
         else:
             target = self.temp()
             self.line(f"{target} = {left.code}")
+        truth = self.condition(node.right, truth_only=True)
+        if truth is not None:  # the right side's 1 or 0 in one line
+            self.line(f"if {'' if node.op is BinaryOp.AND else 'not '}{target}: "
+                      f"{target} = 1 if {truth} else 0")
+            return _Operand(target, int if left.kind is int else None, flag=left.flag)
         self.line(f"if {'' if node.op is BinaryOp.AND else 'not '}{target}:")
         self.depth += 1
         right = self.clean(self.emit(node.right))
@@ -509,6 +551,10 @@ class _Emitter:
             self.line(f"{target} = ({direct}) if {_is_kind(right, left.kind)} else {generic}")
         elif right.kind in (str, int) and left.kind is None:
             self.line(f"{target} = ({direct}) if {_is_kind(left, right.kind)} else {generic}")
+        elif left.kind is None and right.kind is None:
+            # Two strings compare as Python strings (6.9, 6.10); every other pair: the helper.
+            self.line(f"{target} = ({direct}) if _type({left.code}) is _str and "
+                      f"_type({right.code}) is _str else {generic}")
         else:
             self.line(f"{target} = {generic}")
         return _Operand(target, int, flag=True)
@@ -570,8 +616,13 @@ class _Emitter:
         implementation = self.bind(function.implementation, "fn_" + node.function + "_")
         if node.function == "if_then":
             # Every argument is already evaluated (no laziness in Stalwart): pick one.
-            condition, then, otherwise = (self.clean(op) for op in operands)
-            self.line(f"{target} = {then.code} if {condition.code} else {otherwise.code}")
+            first, then, otherwise = operands[0], self.clean(operands[1]), \
+                self.clean(operands[2])
+            if first.raw:  # only its truth matters: no cleaning for the plain kinds
+                test = f"({first.code} if _type({first.code}) in _PT else _truth({first.code}))"
+            else:
+                test = self.clean(first).code
+            self.line(f"{target} = {then.code} if {test} else {otherwise.code}")
             kind = then.kind if then.kind is otherwise.kind else None
             return _Operand(target, kind, flag=then.flag and otherwise.flag)
         if node.function == "count" and operands[0].kind in (None, list):
@@ -587,6 +638,12 @@ class _Emitter:
             side = 0 if node.arguments[1].value == "local" else 2
             inline = ("({0}.rpartition('@')[%d].strip(_WS) if '@' in {0} else '')" % side)
             operands = operands[:1] + [_Operand(repr(node.arguments[1].value), str)]
+        splits = node.function == "split" and isinstance(node.arguments[1], ast.Literal) and \
+            isinstance(node.arguments[1].value, str) and node.arguments[1].value != ""
+        if splits:
+            # A non-empty separator splits a String as str.split does (an empty one is
+            # Rust's split at every character: the implementation's).
+            inline = "{0}.split({1})"
         if inline is not None and all(op.kind in (str, None) for op in operands):
             # The text functions on plain strings are one str method; other kinds (arrays are
             # mapped, numbers go through text()) take the implementation.
@@ -599,8 +656,11 @@ class _Emitter:
                 cleaned = ", ".join(f"_clean({op.code})" if op.raw else op.code
                                     for op in operands)
                 self.line(f"{target} = ({fast}) if {test} else {implementation}({cleaned})")
-                # The implementation maps arrays: the result kind is only known on the fast path.
-                return _Operand(target, None)
+                # The implementation maps arrays: the result kind is only known on the fast path
+                # (split always gives an Array).
+                return _Operand(target, list if splits else None)
+            if splits:
+                return _Operand(target, list)
             kind = _INLINE_KINDS.get(node.function, int)
             return _Operand(target, kind, flag=kind is int)
         if node.function == "contains" and _is_string_array(node.arguments[0]):
@@ -778,16 +838,28 @@ _PROLOGUE: Final = (
 
 
 def _build(name: str, emitter: _Emitter) -> Callable[..., Any]:
-    body = "\n".join(emitter.lines) + "\n"
-    prologue = "".join(line for used, line in _PROLOGUE if used.search(body))
-    source = _SIGNATURE.format(name=name) + prologue + body
+    return _build_many(emitter, {name: emitter.lines})[name]
+
+
+def _build_many(emitter: _Emitter, bodies: Mapping[str, Sequence[str]]) -> dict[
+        str, Callable[..., Any]]:
+    """Functions of the same namespace, built by one `compile()` (one per name)."""
+    sources: dict[str, str] = {}
+    for name, lines in bodies.items():
+        body = "\n".join(lines) + "\n"
+        prologue = "".join(line for used, line in _PROLOGUE if used.search(body))
+        sources[name] = _SIGNATURE.format(name=name) + prologue + body
     namespace = dict(_RUNTIME)
     namespace.update(emitter.namespace)
-    code = compile(source, f"<expression {name}>", "exec")
+    first = next(iter(bodies))
+    code = compile("".join(sources.values()), f"<expression {first}>", "exec")
     exec(code, namespace)  # noqa: S102 - generated from our own templates, see module doc
-    function: Callable[..., Any] = namespace[name]
-    function.__doc__ = source  # kept for debugging and `tlsrpt explain`
-    return function
+    functions: dict[str, Callable[..., Any]] = {}
+    for name, source in sources.items():
+        function: Callable[..., Any] = namespace[name]
+        function.__doc__ = source  # kept for debugging and `tlsrpt explain`
+        functions[name] = function
+    return functions
 
 
 def generate(node: ast.Node, config: Mapping[str, str] | None = None) -> tuple[
@@ -819,16 +891,35 @@ def generate_block(rules: Sequence[tuple[ast.Node, ast.Node]], default: ast.Node
     With `trace`, the function returns (rule number, value), the default being number
     len(rules), so that callers can say which rule produced a value.
     """
+    plain, traced = generate_block_pair(rules, default, config)
+    return traced if trace else plain
+
+
+def generate_block_pair(rules: Sequence[tuple[ast.Node, ast.Node]], default: ast.Node,
+                        config: Mapping[str, str] | None = None) -> tuple[
+                            Callable[..., Value], Callable[..., tuple[int, Value]]]:
+    """Both forms of a block from one code generation: the function returning the value
+    (what resolution calls) and the one returning (rule number, value) (what `explain` and
+    the typed views call). They differ only in their `return` lines."""
     emitter = _Emitter(Folder(config))
     emitter.uses_whole_match = _reads_whole_match(
         [part for rule in rules for part in rule] + [default])
+    returns: list[tuple[int, int, str]] = []  # (line index, rule number, value code)
+
+    def give(number: int, code: str) -> None:
+        returns.append((len(emitter.lines), number, code))
+        emitter.line(f"return {code}")
+
     for number, (condition, value) in enumerate(rules):
         test = emitter.condition(condition) or emitter.clean(emitter.emit(condition)).code
         emitter.line(f"if {test}:")
         emitter.depth += 1
-        result = emitter.clean(emitter.emit(value))
-        emitter.line(f"return ({number}, {result.code})" if trace else f"return {result.code}")
+        give(number, emitter.clean(emitter.emit(value)).code)
         emitter.depth -= 1
-    result = emitter.clean(emitter.emit(default))
-    emitter.line(f"return ({len(rules)}, {result.code})" if trace else f"return {result.code}")
-    return _build("block", emitter)
+    give(len(rules), emitter.clean(emitter.emit(default)).code)
+    traced = list(emitter.lines)
+    for index, number, code in returns:
+        indent = traced[index][:len(traced[index]) - len(traced[index].lstrip())]
+        traced[index] = f"{indent}return ({number}, {code})"
+    built = _build_many(emitter, {"block": emitter.lines, "traced_block": traced})
+    return built["block"], built["traced_block"]

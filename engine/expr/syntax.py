@@ -78,11 +78,57 @@ def _grammar_text() -> str:
         encoding="utf-8")
 
 
+#: how the parser is built (tests/expr/test_grammar_collisions.py builds it so too, strictly)
+PARSER_OPTIONS: Final[dict[str, Any]] = {
+    "parser": "lalr", "propagate_positions": True, "maybe_placeholders": True}
+
+
 @functools.cache
 def get_parser() -> Lark:
-    """The LALR parser, built once per process."""
-    return Lark(_grammar_text(), parser="lalr", propagate_positions=True,
-                maybe_placeholders=True)
+    """The LALR parser, built once per process.
+
+    When `interegular` is installed, Lark checks every pair of terminals for collisions while
+    building the lexer: about 0.2 s, at every start of every command. The grammar does not
+    change at run time, so that check runs in the test suite instead (in strict mode, where a
+    collision is an error), and is turned off here while the parser is built.
+    """
+    import lark.lexer as lexer_module
+
+    grammar = _grammar_text()
+    saved = getattr(lexer_module, "has_interegular", False)
+    lexer_module.has_interegular = False
+    try:
+        cache = _parser_cache_file(grammar)
+        if cache is not None:
+            # Lark keys the file's content by the grammar, the options and its own version
+            # (a stale file is rebuilt); our file name carries the grammar's hash too, so two
+            # versions of the package never rewrite each other's file.
+            return Lark(grammar, cache=cache, **PARSER_OPTIONS)
+        return Lark(grammar, **PARSER_OPTIONS)
+    finally:
+        lexer_module.has_interegular = saved
+
+
+def _parser_cache_file(grammar: str) -> str | None:
+    """Where the built parser is kept between runs: the user's cache directory
+    ($XDG_CACHE_HOME or ~/.cache, then tlsrpt-engine/), or None when it cannot be written
+    ($TLSRPT_PARSER_CACHE=off also turns it off). Building the LALR tables takes ~0.1 s;
+    loading them ~0.01 s."""
+    import hashlib
+    import os
+
+    if os.environ.get("TLSRPT_PARSER_CACHE", "") == "off":
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    directory = os.path.join(base, "tlsrpt-engine")
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    if not os.access(directory, os.W_OK):
+        return None
+    digest = hashlib.sha256(grammar.encode("utf-8")).hexdigest()[:16]
+    return os.path.join(directory, f"expression-parser-{digest}.lark")
 
 
 @functools.lru_cache(maxsize=8192)
