@@ -10,6 +10,7 @@ too: a lazy import is still a dependency.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,39 @@ def test_only_the_store_speaks_sql() -> None:
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             outside.extend(f"{name}: {n}" for n in names if n.split(".")[0] in drivers)
     assert outside == []
+
+
+#: SQL as the store writes it; a string constant that starts so is SQL
+SQL_START = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|BEGIN|PRAGMA)\s",
+                       re.IGNORECASE)
+
+
+def sql_strings(path: Path) -> list[str]:
+    return [node.value for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and SQL_START.match(node.value) and not node.value.lstrip().startswith(
+                ("Select", "Update", "Delete", "Create", "Begin"))]  # prose, not SQL
+
+
+def test_no_sql_outside_the_store() -> None:
+    outside = {name: sql_strings(path) for name, path in modules().items()
+               if not name.startswith("engine.reporting.store")
+               and name != "engine.expr.services"}
+    assert {name: found for name, found in outside.items() if found} == {}
+
+
+def test_every_table_and_migration_in_one_schema_module_per_backend() -> None:
+    defines = re.compile(r"\s*(CREATE|DROP|ALTER)\s", re.IGNORECASE)
+    found = {name for name, path in modules().items()
+             if any(defines.match(text) for text in sql_strings(path))}
+    assert found == {"engine.reporting.store.sqlite.schema"}
+
+
+def test_only_the_store_opener_names_a_backend() -> None:
+    users = {name for name, targets in graph().items()
+             if any(t.startswith("engine.reporting.store.sqlite") for t in targets)
+             and not name.startswith("engine.reporting.store.sqlite")}
+    assert users == {"engine.reporting.store.open"}
 
 
 @pytest.mark.parametrize("edges, circle", [

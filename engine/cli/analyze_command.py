@@ -173,9 +173,9 @@ def _stored_entries(args: argparse.Namespace, settings: _Settings
 
 
 def _open_store(settings: _Settings) -> Any:
-    from engine.reporting.store.sqlite.analysis import AnalysisStore
+    from engine.reporting.store.open import open_analysis_store
 
-    return AnalysisStore(settings.store_path)
+    return open_analysis_store(settings.store_path)
 
 
 def _entry(name: str, analysis: Any) -> dict[str, Any]:
@@ -193,7 +193,6 @@ def _entry(name: str, analysis: Any) -> dict[str, Any]:
 
 
 def _report_json(report: Any) -> dict[str, Any]:
-    from engine.reporting.store.sqlite.analysis import receiving_ips
     from engine.reporting.window import rfc3339
 
     return {
@@ -206,7 +205,7 @@ def _report_json(report: Any) -> dict[str, Any]:
             "mx_hosts": list(policy.mx_hosts), "successes": policy.successes,
             "failures": policy.failures,
             "failure_types": policy.failures_by_result_type,
-            "receiving_ips": receiving_ips(policy),
+            "receiving_ips": policy.receiving_ips,
         } for policy in report.policies]}
 
 

@@ -18,7 +18,7 @@ def command_collect(args: argparse.Namespace) -> int:
 
     from engine.reporting.intake.collector import (Collector, CollectorError, DatagramSocket,
                                           settings_from_values)
-    from engine.reporting.store.sqlite.events import SqliteEventStore
+    from engine.reporting.store.open import open_event_store
 
     config = read_reporting_config(args.config)
     try:
@@ -34,7 +34,7 @@ def command_collect(args: argparse.Namespace) -> int:
     except (CollectorError, OSError) as err:
         raise UsageError(f"cannot listen on {settings.socket}: {err}") from None
     try:
-        with SqliteEventStore(database) as store:
+        with open_event_store(database) as store:
             collector = Collector(config, store, datagrams, settings,
                                   reload_config=lambda: read_reporting_config(args.config))
 

@@ -63,7 +63,7 @@ class _RecordProgress:
 
 def command_record(args: argparse.Namespace) -> int:
     from engine.reporting.intake.jsonl import record_lines
-    from engine.reporting.store.sqlite.events import SqliteEventStore
+    from engine.reporting.store.open import open_event_store
 
     config = read_reporting_config(args.config)
     now = parse_time(args.now)
@@ -75,7 +75,7 @@ def command_record(args: argparse.Namespace) -> int:
         stream = open(args.file, "rb")  # noqa: SIM115 - closed below
     progress = _RecordProgress()
     try:
-        with SqliteEventStore(database_path(args, config)) as store:
+        with open_event_store(database_path(args, config)) as store:
             # bounded_lines: a line is never held whole past the intake's line bound
             result = record_lines(config, store, bounded_lines(stream), now=now,
                                   progress=progress)
@@ -96,7 +96,7 @@ def command_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from engine.reporting.send.report import prepare_due, summary_line, write_dry_run
-    from engine.reporting.store.sqlite.events import SqliteEventStore
+    from engine.reporting.store.open import open_event_store
 
     config = read_reporting_config(args.config)
     now = parse_time(args.now)
@@ -108,7 +108,7 @@ def command_report(args: argparse.Namespace) -> int:
         raise UsageError("--dry-run needs --out DIR")
     held = 0
     count = 0
-    with SqliteEventStore(database_path(args, config)) as store:
+    with open_event_store(database_path(args, config)) as store:
         for report in prepare_due(config, store, now):
             count += 1
             held += report.held is not None
@@ -131,9 +131,9 @@ def _summary_text(summary: Any) -> str:
 def _report_pass(config: Config, database: str, now: int) -> int:
     """`tlsrpt report` without --dry-run: one scheduler pass (for cron)."""
     from engine.reporting.send.scheduler import run_once
-    from engine.reporting.store.sqlite.events import SqliteEventStore
+    from engine.reporting.store.open import open_event_store
 
-    with SqliteEventStore(database) as store:
+    with open_event_store(database) as store:
         summary = run_once(config, store, now)
     print(_summary_text(summary), file=sys.stderr)
     return EXIT_FINDINGS if summary.problems else EXIT_OK
@@ -148,7 +148,7 @@ def command_serve(args: argparse.Namespace) -> int:
     import time
 
     from engine.reporting.send.scheduler import run_once
-    from engine.reporting.store.sqlite.events import SqliteEventStore
+    from engine.reporting.store.open import open_event_store
 
     config = read_reporting_config(args.config)
     if not 0 < args.max_sleep <= MAX_SLEEP:
@@ -167,7 +167,7 @@ def command_serve(args: argparse.Namespace) -> int:
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, on_reload)
     log.info("serve-started", store=database, max_sleep=args.max_sleep)
-    with SqliteEventStore(database) as store:
+    with open_event_store(database) as store:
         while not flags["stop"]:
             if flags["reload"]:
                 flags["reload"] = False
@@ -200,14 +200,14 @@ def _when(t: int | None) -> str:
 
 
 def command_status(args: argparse.Namespace) -> int:
-    from engine.reporting.send.scheduler import ledger_rows
-    from engine.reporting.store.sqlite.events import SqliteEventStore
+    from engine.reporting.send.status import ledger_rows
+    from engine.reporting.store.open import open_event_store
 
     config = read_config(args.config)
     database = database_path(args, config)
     if not os.path.isfile(database):
         raise UsageError(f"cannot read {database}: no such file")
-    with SqliteEventStore(database) as store:
+    with open_event_store(database) as store:
         rows = ledger_rows(store, config)
     if args.json:
         print(json.dumps([row.to_dict() for row in rows], ensure_ascii=False, indent=2))

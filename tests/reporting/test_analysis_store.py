@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from engine.reporting.analysis.analyze import AUTH_FAILED, Authentication, Limits, analyze_bytes
-from engine.reporting.store.sqlite.analysis import (
-    DUPLICATE, KEPT_REJECTED, NOT_STORED, SCHEMA_VERSION, STORED, AnalysisStore,
-    AnalysisStoreError,
-)
+from engine.reporting.store.interface import AnalysisStoreError
+from engine.reporting.store.reports import DUPLICATE, KEPT_REJECTED, NOT_STORED, STORED
+from engine.reporting.store.sqlite.analysis import SCHEMA_VERSION
+from engine.reporting.store.sqlite.analysis import SqliteAnalysisStore as AnalysisStore
 from engine.reporting.analysis.schema import ParsedReport
 from engine.reporting.analysis.summary import summarise
 

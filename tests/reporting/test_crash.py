@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from engine.reporting.store.sqlite import ledger
+from engine.reporting.store import ledger
 from engine.reporting.model import Event, FailureDetail, Policy
 from engine.reporting.send.scheduler import PAUSE_ENV, PAUSE_SECONDS_ENV, send_at
 from engine.reporting.store.sqlite.events import SqliteEventStore
@@ -109,8 +109,8 @@ def run_and_kill_at(step: str, config: Path, database: Path, tls_pki: Any) -> st
 
 def state(database: Path) -> dict[str, Any]:
     with SqliteEventStore(database) as store:
-        key = ledger.key_row(store, DOMAIN, T0, END)
-        units = ledger.units_of(store, REPORT_ID)
+        key = store.ledger.key_row(DOMAIN, T0, END)
+        units = store.ledger.units_of(REPORT_ID)
         log = store.connection.execute("SELECT result FROM sent_log WHERE report_id = ?",
                                        (REPORT_ID,)).fetchone()
         return {"events": store.stats()["events"],

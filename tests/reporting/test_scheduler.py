@@ -29,7 +29,7 @@ import pytest
 
 from engine.cli import main
 from engine.config.config import Config, load_config
-from engine.reporting.store.sqlite import ledger
+from engine.reporting.store import ledger
 from engine.reporting.send.deliver import DeliveryResult, Outcome
 from engine.reporting.model import Event, FailureDetail, Policy
 from engine.reporting.send.scheduler import (
@@ -38,11 +38,11 @@ from engine.reporting.send.scheduler import (
     RunSummary,
     backoff,
     jitter,
-    ledger_rows,
     run_once,
     send_at,
     suppressed,
 )
+from engine.reporting.send.status import ledger_rows
 from engine.reporting.sign import verify_message
 from engine.reporting.store.sqlite.events import SqliteEventStore
 from engine.reporting.tlsrpt_record import Outcome as RecordOutcome
@@ -145,11 +145,11 @@ def run(config: Config, store: SqliteEventStore, now: int, post: Callable[..., A
 
 
 def units(store: SqliteEventStore) -> list[ledger.UnitRow]:
-    return ledger.units_of(store, REPORT_ID)
+    return store.ledger.units_of(REPORT_ID)
 
 
 def key_state(store: SqliteEventStore, domain: str = DOMAIN) -> str | None:
-    row = ledger.key_row(store, domain, T0, END)
+    row = store.ledger.key_row(domain, T0, END)
     return None if row is None else row.state
 
 
@@ -432,7 +432,7 @@ def test_tempfail_record_lookup_is_retried_then_given_up(
     summary = run(config, store, start, trusting_post, resolver=resolver)
     assert summary.deferred == 2 and summary.rendered == 0
     assert key_state(store) == ledger.OPEN
-    row = ledger.key_row(store, DOMAIN, T0, END)
+    row = store.ledger.key_row(DOMAIN, T0, END)
     assert row is not None and row.next_try == start + 300 and "timeout" in (row.last_error or "")
     assert summary.next_due == start + 300
     # not before 300 s
@@ -549,7 +549,7 @@ def test_held_report_is_not_sent_and_goes_out_once_the_config_is_fixed(
     assert [fields["reason"].startswith("DKIM signature `rsa-example.com`")
             for fields in log.named("report-held")] == [True, True]
     assert log.level("report-held") == {logging.WARNING}
-    row = ledger.key_row(store, DOMAIN, T0, END)
+    row = store.ledger.key_row(DOMAIN, T0, END)
     assert row is not None and "rsa-example.com" in (row.last_error or "")
     # late events still count while the key is held (it is not frozen)
     assert store.add(events(prefix="more", failures=0, successes=1)) == 1
@@ -622,9 +622,9 @@ def test_a_second_pass_does_nothing_while_one_runs(tmp_path: Path, store: Sqlite
 
 def test_render_is_refused_when_events_arrived_meanwhile(store: SqliteEventStore) -> None:
     store.add(events())
-    mark = ledger.event_mark(store, DOMAIN, T0, END)
+    mark = store.ledger.event_mark(DOMAIN, T0, END)
     store.add(events(prefix="new", successes=1, failures=0))
-    assert not ledger.render(store, domain=DOMAIN, start=T0, end=END, report_id=REPORT_ID,
+    assert not store.ledger.render(domain=DOMAIN, start=T0, end=END, report_id=REPORT_ID,
                              send_at=SEND_AT, mark=mark, filename="f.json.gz",
                              json_bytes=b"{}", payload=b"", message=None, mail_from=None,
                              units=[("https", "https://x.example/")], now=SEND_AT)

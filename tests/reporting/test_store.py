@@ -26,8 +26,9 @@ from engine.errors import EngineError
 from engine.reporting.store.sqlite import events as store_module
 from engine.reporting.counts import count_events
 from engine.reporting.model import Event, FailureDetail, Policy
-from engine.reporting.store.sqlite.events import (SCHEMA_VERSION, EventStore, SqliteEventStore, StoreError,
-                                    window_mark_in)
+from engine.reporting.store.interface import EventStore, StoreError
+from engine.reporting.store.sqlite.events import SCHEMA_VERSION, SqliteEventStore
+from engine.reporting.store.sqlite.windows import window_mark_in
 
 ROOT = Path(__file__).resolve().parents[2]
 HOUR = 3600

@@ -70,6 +70,12 @@ class ParsedPolicy:
             sums[detail.result_type] = sums.get(detail.result_type, 0) + detail.failed_session_count
         return sums
 
+    @property
+    def receiving_ips(self) -> list[str]:
+        """The receiving IPs of the failure details, first-seen order, no repeats."""
+        return list(dict.fromkeys(detail.receiving_ip for detail in self.details
+                                  if detail.receiving_ip))
+
 
 @dataclass(frozen=True, slots=True)
 class ParsedReport:

@@ -61,7 +61,7 @@ from engine.config.config import Config
 from engine.config.settings import Frequency
 from engine.reporting.intake.datagram import DatagramError, decode_datagram
 from engine.reporting.model import Event
-from engine.reporting.store.sqlite.events import EventStore
+from engine.reporting.store.interface import EventStore
 from engine.reporting.window import window
 
 #: spec 10: `collector.max-datagram` default. libtlsrpt's datagrams are a few kilobytes; a

@@ -29,7 +29,7 @@ from engine.config.settings import Frequency
 from engine.reporting.intake.normalise import (MAX_TIME, MEMO_CHARS, MEMO_LIMIT, EventError,
                                       Normaliser, plain_text)
 from engine.reporting.model import Event
-from engine.reporting.store.sqlite.events import EventStore
+from engine.reporting.store.interface import EventStore
 from engine.reporting.window import window
 
 #: Longest line accepted: an event is a few hundred bytes; a megabyte is certainly not one.

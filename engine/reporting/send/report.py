@@ -19,7 +19,7 @@ from engine.config.signatures import SignatureConfig, signature_ids
 from engine.reporting.send.build import BuiltReport, build_from_counts, filename
 from engine.reporting.send.message import build_message, compress
 from engine.reporting.sign import SigningError, sign_message
-from engine.reporting.store.sqlite.events import EventStore
+from engine.reporting.store.interface import EventStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,14 +55,13 @@ can kill it exactly there (tests/reporting/test_crash.py). It has no other use.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -70,18 +69,18 @@ from engine import log as structured_log
 from engine.config.config import Config
 from engine.config.signatures import SignatureConfig, signature_ids
 from engine.reporting.send import deliver
-from engine.reporting.store.sqlite import ledger
+from engine.reporting.store import ledger
 from engine.reporting.send.build import build_from_counts, filename, report_id
 from engine.reporting.send.deliver import DeliveryResult, Outcome, RelaySettings
 from engine.reporting.send.message import build_message, compress
 from engine.reporting.send.report import mailto_address
 from engine.reporting.sign import SigningError, sign_message
-from engine.reporting.store.sqlite.events import SqliteEventStore
+from engine.reporting.store.interface import EventStore
 from engine.reporting.tlsrpt_record import Outcome as RecordOutcome
 from engine.reporting.tlsrpt_record import RecordResult
 from engine.reporting.window import rfc3339
 
-__all__ = ["Action", "RunSummary", "backoff", "jitter", "ledger_rows", "run_once", "send_at"]
+__all__ = ["Action", "RunSummary", "backoff", "jitter", "run_once", "send_at"]
 
 PAUSE_ENV: Final = "TLSRPT_TEST_PAUSE_AT"
 PAUSE_SECONDS_ENV: Final = "TLSRPT_TEST_PAUSE_SECONDS"
@@ -203,7 +202,7 @@ class _DomainSettings:
 class _Pass:
     """The state of one `run_once` call."""
 
-    def __init__(self, config: Config, store: SqliteEventStore, now: int,
+    def __init__(self, config: Config, store: EventStore, now: int,
                  resolver: Resolver | None, send_mail: SendMail, post_report: PostReport,
                  log: Callable[[Action], None] | None, stop: Callable[[], bool]) -> None:
         self.config = config
@@ -286,7 +285,7 @@ class _Pass:
             due = end + jitter(key_id, settings.delay)
             if self.now < due:
                 continue
-            row = ledger.key_row(self.store, domain, start, end)
+            row = self.store.ledger.key_row(domain, start, end)
             if row is not None and row.state == ledger.OPEN and row.next_try is not None \
                     and self.now < row.next_try:
                 continue
@@ -304,7 +303,7 @@ class _Pass:
     def render(self, domain: str, start: int, end: int, key_id: str, due: int,
                settings: _DomainSettings) -> bool:
         """Render one key; False when its events changed meanwhile (render it again)."""
-        mark = ledger.event_mark(self.store, domain, start, end)
+        mark = self.store.ledger.event_mark(domain, start, end)
         counts = self.store.counts(domain, start, end)
         if not counts.policies:
             return True
@@ -339,7 +338,7 @@ class _Pass:
                                   f"({settings.retry_max_age} s)", error=True)
                     return True
                 retry = self.now + LOOKUP_RETRY
-                ledger.note_key(self.store, domain=domain, start=start, end=end,
+                self.store.ledger.note_key(domain=domain, start=start, end=end,
                                 report_id=key_id, state=ledger.OPEN, send_at=due,
                                 next_try=retry, error=reason, now=self.now)
                 self.summary.deferred += 1
@@ -421,7 +420,7 @@ class _Pass:
                 return True
             _pause("after-sign")
 
-        if not ledger.render(self.store, domain=domain, start=start, end=end,
+        if not self.store.ledger.render(domain=domain, start=start, end=end,
                              report_id=key_id, send_at=due, mark=mark, filename=name,
                              json_bytes=built.json, payload=payload, message=message,
                              mail_from=aggregate.from_address if addressed else None,
@@ -437,7 +436,7 @@ class _Pass:
 
     def hold(self, domain: str, start: int, end: int, key_id: str, due: int,
              reason: str) -> None:
-        ledger.note_key(self.store, domain=domain, start=start, end=end, report_id=key_id,
+        self.store.ledger.note_key(domain=domain, start=start, end=end, report_id=key_id,
                         state=ledger.HELD, send_at=due, next_try=None, error=reason,
                         now=self.now)
         self.summary.held += 1
@@ -446,7 +445,7 @@ class _Pass:
 
     def not_sent(self, domain: str, start: int, end: int, key_id: str, due: int,
                  outcome: str, reason: str, *, error: bool = False) -> None:
-        deleted = ledger.finish(self.store, domain=domain, start=start, end=end,
+        deleted = self.store.ledger.finish(domain=domain, start=start, end=end,
                                 report_id=key_id, send_at=due,
                                 result={"outcome": "not sent", "reason": f"{outcome}: {reason}",
                                         "units": []}, now=self.now)
@@ -458,7 +457,7 @@ class _Pass:
     # -- 2. DELIVER -------------------------------------------------------------------------
 
     def deliver_due(self) -> None:
-        units = ledger.due_units(self.store, self.now)
+        units = self.store.ledger.due_units(self.now)
         progress = _Progress("deliver", len(units))
         for index, due in enumerate(units):
             if self.stop():
@@ -500,7 +499,7 @@ class _Pass:
                 next_attempt = later
                 fields["next_attempt"] = rfc3339(later)
                 self.summary.retrying += 1
-        ledger.record_attempt(self.store, unit, status=status, at=self.now,
+        self.store.ledger.record_attempt(unit, status=status, at=self.now,
                               next_attempt=next_attempt, error=result.detail)
         self.say(level, event, **fields)
 
@@ -524,11 +523,11 @@ class _Pass:
     # -- 3. DONE ----------------------------------------------------------------------------
 
     def finish_done(self) -> None:
-        for key in ledger.finishable(self.store):
+        for key in self.store.ledger.finishable():
             if self.stop():
                 self.summary.stopped = True
                 return
-            units = ledger.units_of(self.store, key.report_id)
+            units = self.store.ledger.units_of(key.report_id)
             self.finish(key, units)
 
     def finish(self, key: ledger.KeyRow, units: Sequence[ledger.UnitRow], *,
@@ -551,7 +550,7 @@ class _Pass:
             result["reason"] = purged
         if not purged:
             _pause("before-delete")
-        deleted = ledger.finish(self.store, domain=key.domain, start=key.start, end=key.end,
+        deleted = self.store.ledger.finish(domain=key.domain, start=key.start, end=key.end,
                                 report_id=key.report_id, send_at=key.send_at, result=result,
                                 now=self.now)
         self.summary.events_deleted += deleted
@@ -567,14 +566,14 @@ class _Pass:
 
     def safety_net(self) -> None:
         """spec 6.2: keys still not DONE long after their window are finished, loudly."""
-        for key in ledger.key_rows(self.store, (ledger.OPEN, ledger.HELD, ledger.DELIVERING)):
+        for key in self.store.ledger.key_rows((ledger.OPEN, ledger.HELD, ledger.DELIVERING)):
             settings = self.settings(key.domain)
             limit = key.end + settings.delay + settings.retry_max_age + SAFETY_MARGIN
             if self.now <= limit:
                 continue
             reason = (f"safety net: still {key.state} {self.now - key.end} s after the window "
                       f"ended (limit delay + retry-max-age + 7 days)")
-            units = ledger.units_of(self.store, key.report_id)
+            units = self.store.ledger.units_of(key.report_id)
             self.finish(key, units, purged=reason + (f"; last error: {key.last_error}"
                                                      if key.last_error else ""))
             self.summary.purged += 1
@@ -583,10 +582,10 @@ class _Pass:
 
     def forget_old(self) -> None:
         old = [(key.domain, key.start, key.end)
-               for key in ledger.key_rows(self.store, (ledger.DONE,))
+               for key in self.store.ledger.key_rows((ledger.DONE,))
                if key.updated_at < self.now - self.settings(key.domain).retention]
         if old:
-            ledger.purge_done(self.store, old)
+            self.store.ledger.purge_done(old)
         # frozen markers keep late events out; they outlive the sent-log rows
         default = self.settings("")
         self.store.purge_frozen(self.now - default.retention - default.delay
@@ -596,7 +595,7 @@ class _Pass:
         """The earliest future send time, unit attempt or deferred lookup. Keys that are due
         but could not be rendered (HELD, or an error) are not counted: they are tried again
         at every pass, and a loop should not spin on them."""
-        times = [ledger.next_due(self.store)]
+        times = [self.store.ledger.next_due()]
         for domain, start, end in self.store.due_windows(2 ** 62):
             due = end + jitter(report_id(domain, start, end), self.settings(domain).delay)
             if due > self.now:
@@ -655,26 +654,6 @@ def _pause(step: str) -> None:
     time.sleep(float(os.environ.get(PAUSE_SECONDS_ENV, "600")))
 
 
-@contextlib.contextmanager
-def _run_lock(store: SqliteEventStore) -> Iterator[bool]:
-    """Hold `<db>-scheduler.lock` exclusively (flock); yields False when another pass has it."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no cross-process lock
-        yield True
-        return
-    descriptor = os.open(f"{store.path}-scheduler.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(descriptor)  # closing the last descriptor releases the lock
-
-
 class _Progress:
     """`pass-progress` info events during a long step: at most one per PROGRESS_SECONDS,
     and only once a step has taken that long (short passes log nothing extra)."""
@@ -693,7 +672,7 @@ class _Progress:
                             rendered=summary.rendered, delivered=summary.delivered)
 
 
-def run_once(config: Config, store: SqliteEventStore, now: int, *,
+def run_once(config: Config, store: EventStore, now: int, *,
              resolver: Resolver | None = None,
              send_mail: SendMail = deliver.send_mail,
              post_report: PostReport = deliver.post_report,
@@ -708,10 +687,10 @@ def run_once(config: Config, store: SqliteEventStore, now: int, *,
     ends the pass early when true (the rest is done by the next pass)."""
     work = _Pass(config, store, now, resolver, send_mail, post_report, log,
                  stop or (lambda: False))
-    with _run_lock(store) as mine:
+    with store.run_lock() as mine:
         if not mine:
             work.summary.busy = True
-            work.say(logging.WARNING, "pass-busy", store=str(store.path),
+            work.say(logging.WARNING, "pass-busy", store=store.location,
                      reason="another scheduler pass is running on this store; nothing done")
             return work.summary
         work.safety_net()
@@ -724,17 +703,3 @@ def run_once(config: Config, store: SqliteEventStore, now: int, *,
             work.forget_old()
         work.summary.next_due = work.next_due()
     return work.summary
-
-
-def ledger_rows(store: SqliteEventStore, config: Config | None = None) -> list[ledger.LedgerRow]:
-    """The ledger for `tlsrpt status`: every report the scheduler knows, and (with `config`,
-    which gives `delay`) every window that still waits for its send time."""
-    waiting: list[tuple[str, int, int, str, int | None]] = []
-    for domain, start, end in store.due_windows(2 ** 62):
-        key_id = report_id(domain, start, end)
-        due = None
-        if config is not None:
-            delay = config.typed(_TLS + "delay", {"rcpt_domain": domain})[0]
-            due = end + jitter(key_id, max(int(delay), 0))
-        waiting.append((domain, start, end, key_id, due))
-    return ledger.ledger_rows(store, waiting)

@@ -1,4 +1,5 @@
-"""The store of analysed incoming reports (spec/reporting.md 7.8), in SQLite.
+"""The store of analysed incoming reports (spec 7.8) on SQLite: `SqliteAnalysisStore`
+implements `engine.reporting.store.interface.AnalysisStore`; its tables are in `schema.py`.
 
 One row per accepted report, keyed by (organization-name, report-id): a report already there
 is not stored again and counts as a duplicate (the same report often arrives twice). Beside
@@ -16,135 +17,32 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Final
 
-from engine.errors import EngineError
 from engine.reporting.analysis.analyze import Analysis
 from engine.reporting.analysis.limits import AUTH_FAILED, Warning
-from engine.reporting.analysis.schema import ParsedDetail, ParsedPolicy, ParsedReport
+from engine.reporting.analysis.schema import ParsedReport
+from engine.reporting.store.interface import AnalysisStoreError
+from engine.reporting.store.reports import (DUPLICATE, KEPT_REJECTED, NOT_STORED, STORED,
+                                            KeptInput, StoredReport, report_from_json,
+                                            report_to_json)
+from engine.reporting.store.sqlite.schema import ANALYSIS_MIGRATIONS as _MIGRATIONS
+from engine.reporting.store.sqlite.schema import ANALYSIS_SCHEMA_VERSION as SCHEMA_VERSION
+from engine.reporting.store.sqlite.schema import ANALYSIS_VERSION_TABLE
 
-__all__ = ["SCHEMA_VERSION", "AnalysisStore", "AnalysisStoreError", "KeptInput",
-           "StoredReport", "report_from_json", "report_to_json"]
+__all__ = ["SCHEMA_VERSION", "SqliteAnalysisStore"]
 
 DAY: Final = 86400
 
-#: what `add` did with an input
-STORED: Final = "stored"
-DUPLICATE: Final = "duplicate"
-KEPT_REJECTED: Final = "kept"            # rejected, raw input kept for reprocessing
-NOT_STORED: Final = "not stored"         # AUTH_FAILED: never stored (spec 7.6)
 
 
-class AnalysisStoreError(EngineError, RuntimeError):
-    """The file cannot be used as an analysis store (for example a newer schema)."""
 
 
-@dataclass(frozen=True, slots=True)
-class StoredReport:
-    """One stored report with the facts of spec 7.8 that the summaries need."""
-
-    id: int
-    input_id: int
-    name: str | None
-    received: int
-    source: str
-    dkim: str
-    warnings: tuple[Warning, ...]
-    report: ParsedReport
-
-
-@dataclass(frozen=True, slots=True)
-class KeptInput:
-    """A raw input as kept, with the outcome of its last analysis."""
-
-    id: int
-    name: str | None
-    received: int
-    status: str
-    code: str | None
-    raw: bytes
-    dkim: str | None          # the stored DKIM result of its report, None without one
-
-
-def _schema_v1(db: sqlite3.Connection) -> None:
-    # The raw input and the outcome of its last analysis; sha256 makes storing the very same
-    # bytes twice a no-op.
-    db.execute("""
-        CREATE TABLE analysis_input (
-            id        INTEGER PRIMARY KEY AUTOINCREMENT,
-            sha256    TEXT NOT NULL UNIQUE,
-            received  INTEGER NOT NULL,
-            expires   INTEGER,
-            source    TEXT NOT NULL,
-            name      TEXT,
-            status    TEXT NOT NULL,
-            code      TEXT,
-            reason    TEXT,
-            path      TEXT,
-            raw       BLOB NOT NULL
-        )""")
-    # The normalised report is JSON (policies and details in input order, never re-sorted);
-    # the columns beside it are what the queries and the duplicate rule need.
-    db.execute("""
-        CREATE TABLE analysis_report (
-            id            INTEGER PRIMARY KEY AUTOINCREMENT,
-            input_id      INTEGER NOT NULL UNIQUE
-                          REFERENCES analysis_input (id) ON DELETE CASCADE,
-            organization  TEXT NOT NULL,
-            report_id     TEXT NOT NULL,
-            contact       TEXT,
-            start_time    INTEGER NOT NULL,
-            end_time      INTEGER NOT NULL,
-            successes     INTEGER NOT NULL,
-            failures      INTEGER NOT NULL,
-            with_warnings INTEGER NOT NULL,
-            envelope_from TEXT,
-            envelope_to   TEXT,
-            header_from   TEXT,
-            header_to     TEXT,
-            subject       TEXT,
-            message_id    TEXT,
-            dkim          TEXT NOT NULL,
-            dkim_domains  TEXT NOT NULL,
-            submitter     TEXT,
-            report        TEXT NOT NULL,
-            warnings      TEXT NOT NULL,
-            UNIQUE (organization, report_id)
-        )""")
-    db.execute("CREATE INDEX analysis_report_end ON analysis_report (end_time, start_time)")
-    # Per policy the summary of spec 7.8, so that overviews need not decode every report.
-    db.execute("""
-        CREATE TABLE analysis_policy (
-            report        INTEGER NOT NULL REFERENCES analysis_report (id) ON DELETE CASCADE,
-            position      INTEGER NOT NULL,
-            type          TEXT NOT NULL,
-            domain        TEXT,
-            successes     INTEGER NOT NULL,
-            failures      INTEGER NOT NULL,
-            failure_types TEXT NOT NULL,
-            mx_hosts      TEXT NOT NULL,
-            receiving_ips TEXT NOT NULL,
-            PRIMARY KEY (report, position)
-        ) WITHOUT ROWID""")
-    db.execute("""
-        CREATE TABLE analysis_counter (
-            name  TEXT PRIMARY KEY,
-            value INTEGER NOT NULL
-        ) WITHOUT ROWID""")
-    db.execute("INSERT INTO analysis_counter VALUES ('duplicates', 0)")
-
-
-#: entry i brings a file from analysis schema version i to i + 1; append, never edit
-_MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (_schema_v1,)
-SCHEMA_VERSION: Final = len(_MIGRATIONS)
-
-
-class AnalysisStore:
-    """`with AnalysisStore(path) as store:` opens (creating or migrating) the store."""
+class SqliteAnalysisStore:
+    """`AnalysisStore` on SQLite: `with SqliteAnalysisStore(path) as store:` opens (creating or migrating) the store."""
 
     def __init__(self, path: str | Path) -> None:
         try:
@@ -155,7 +53,7 @@ class AnalysisStore:
         except sqlite3.DatabaseError as error:
             raise AnalysisStoreError(f"{path}: not a usable analysis store ({error})") from None
 
-    def __enter__(self) -> AnalysisStore:
+    def __enter__(self) -> SqliteAnalysisStore:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
@@ -169,8 +67,7 @@ class AnalysisStore:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute("CREATE TABLE IF NOT EXISTS analysis_meta "
-                       "(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID")
+            db.execute(ANALYSIS_VERSION_TABLE)
             row = db.execute("SELECT value FROM analysis_meta WHERE key = 'schema_version'"
                              ).fetchone()
             version = int(row[0]) if row else 0
@@ -258,7 +155,7 @@ class AnalysisStore:
             [(row_id, position, policy.type, policy.domain, policy.successes, policy.failures,
               json.dumps(policy.failures_by_result_type, ensure_ascii=False),
               json.dumps(list(policy.mx_hosts), ensure_ascii=False),
-              json.dumps(receiving_ips(policy)))
+              json.dumps(policy.receiving_ips))
              for position, policy in enumerate(report.policies)])
 
     def replace(self, input_id: int, analysis: Analysis) -> str:
@@ -352,23 +249,3 @@ def _report_key(report: ParsedReport, digest: str) -> tuple[str, str]:
     """(organisation, report-id) of spec 7.8. A report without a report-id cannot be
     recognised again, so its raw input's digest stands in (never merging two reports)."""
     return report.organization or "", report.report_id or f"sha256:{digest}"
-
-
-def receiving_ips(policy: ParsedPolicy) -> list[str]:
-    """The receiving IPs of a policy's failure details, first-seen order, no repeats."""
-    return list(dict.fromkeys(detail.receiving_ip for detail in policy.details
-                              if detail.receiving_ip))
-
-
-def report_to_json(report: ParsedReport) -> dict[str, Any]:
-    return asdict(report)
-
-
-def report_from_json(value: dict[str, Any]) -> ParsedReport:
-    policies = tuple(
-        ParsedPolicy(policy["type"], tuple(policy["strings"]), policy["domain"],
-                     tuple(policy["mx_hosts"]), policy["successes"], policy["failures"],
-                     tuple(ParsedDetail(**detail) for detail in policy["details"]))
-        for policy in value["policies"])
-    return ParsedReport(value["organization"], value["contact"], value["report_id"],
-                        value["start"], value["end"], policies)
