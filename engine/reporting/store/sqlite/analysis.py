@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from engine.errors import EngineError
 from engine.reporting.analysis.analyze import Analysis
-from engine.reporting.analysis.limits import AUTH_FAILED, Warning
+from engine.reporting.analysis.limits import AUTH_FAILED, Finding
 from engine.reporting.analysis.schema import ParsedDetail, ParsedPolicy, ParsedReport
 
 __all__ = ["SCHEMA_VERSION", "AnalysisStore", "AnalysisStoreError", "KeptInput",
@@ -53,7 +53,7 @@ class StoredReport:
     received: int
     source: str
     dkim: str
-    warnings: tuple[Warning, ...]
+    warnings: tuple[Finding, ...]
     report: ParsedReport
 
 
@@ -324,7 +324,7 @@ class AnalysisStore:
             (since if since is not None else -2 ** 62, until if until is not None else 2 ** 62))
         for ident, input_id, name, received, source, dkim, warnings, report in rows:
             yield StoredReport(ident, input_id, name, received, source, dkim,
-                               tuple(Warning(path, text) for path, text in json.loads(warnings)),
+                               tuple(Finding(path, text) for path, text in json.loads(warnings)),
                                report_from_json(json.loads(report)))
 
     def inputs(self) -> Iterator[KeptInput]:
