@@ -36,7 +36,7 @@ def command_test(args: argparse.Namespace) -> int:
         try:
             files.append(read_case_file(path))
         except ConfigError as err:  # CaseFileError, or the file cannot be read at all
-            if any(d.code == "E002" for d in err.diagnostics):
+            if err.unreadable:
                 raise UsageError(f"cannot read {path}: {err.diagnostics[0].message}") from None
             sources = {d.file: text for d in err.diagnostics
                        if (text := _text_of(d.file)) is not None}
