@@ -145,10 +145,16 @@ class EvalError(EngineError, RuntimeError):
 
 
 class ConfigError(EngineError, ValueError):
-    """A configuration does not load; ``diagnostics`` lists every problem found."""
+    """A configuration does not load; ``diagnostics`` lists every problem found.
 
-    def __init__(self, diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> None:
+    ``unreadable`` is True when a file could not be read at all (or is not UTF-8), decided
+    where the file is read: the command line reports that as a usage error, not as findings.
+    """
+
+    def __init__(self, diagnostics: list[Diagnostic] | tuple[Diagnostic, ...], *,
+                 unreadable: bool = False) -> None:
         self.diagnostics = tuple(diagnostics)
+        self.unreadable = unreadable
         super().__init__(self._summary())
 
     def _summary(self) -> str:
@@ -159,7 +165,7 @@ class ConfigError(EngineError, ValueError):
         return first if not more else f"{first} (and {more} more)"
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
-        return (type(self), (self.diagnostics,))
+        return (_rebuild_config_error, (type(self), self.diagnostics, self.unreadable))
 
 
 class UnknownSettingError(ConfigError, KeyError):
@@ -183,3 +189,9 @@ class UnknownSettingError(ConfigError, KeyError):
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
         return (type(self), (self.key, self.suggestion))
+
+
+def _rebuild_config_error(kind: type[ConfigError], diagnostics: tuple[Diagnostic, ...],
+                          unreadable: bool) -> ConfigError:
+    """Unpickle a ConfigError (or subclass) with its keyword-only `unreadable`."""
+    return kind(diagnostics, unreadable=unreadable)

@@ -12,8 +12,8 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from engine.cli import (analyze_command, collect_command, config_commands, discovery,
-                        reporting_commands, shell_commands, test_commands)
+from engine.cli import (analyze_command, author_commands, collect_command, config_commands,
+                        discovery, reporting_commands, shell_commands)
 from engine.cli.common import (EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, color,
                                read_text_file)
 from engine import log
@@ -22,7 +22,7 @@ from engine.errors import ConfigError, EngineError, UnknownSettingError
 from engine.diagnostics.render_text import render_text
 
 #: each command module adds its subcommands in `register(commands)`; the order is --help's
-COMMAND_MODULES = (config_commands, test_commands, reporting_commands, collect_command,
+COMMAND_MODULES = (config_commands, author_commands, reporting_commands, collect_command,
                    analyze_command, shell_commands)
 
 

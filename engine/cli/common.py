@@ -43,9 +43,8 @@ def read_config(path: str) -> Config:
     try:
         return load_config(os.fspath(path))
     except ConfigError as err:
-        unreadable = [d for d in err.diagnostics if d.code == "E002"]
-        if unreadable:
-            raise UsageError(f"cannot read {path}: {unreadable[0].message}") from None
+        if err.unreadable:
+            raise UsageError(f"cannot read {path}: {err.diagnostics[0].message}") from None
         raise
 
 

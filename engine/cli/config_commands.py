@@ -94,7 +94,8 @@ def command_resolve(args: argparse.Namespace) -> int:
 
 def command_lint(args: argparse.Namespace) -> int:
     from engine.diagnostics.catalogue import RULES, selected
-    from engine.lint.check import lint_file
+    from engine.config.load import read_config_file
+    from engine.lint.check import lint_read_file
     from engine.diagnostics.render import render
 
     if args.explain:
@@ -119,10 +120,10 @@ def command_lint(args: argparse.Namespace) -> int:
             unreadable = True
             continue
         checked += 1
-        found, text = lint_file(path)
-        if any(d.code == "E002" for d in found):
-            unreadable = True
-        sources[found[0].file if found else path] = text
+        flat = read_config_file(path)
+        found = lint_read_file(flat, path)
+        unreadable = unreadable or flat.unreadable
+        sources[found[0].file if found else path] = flat.text
         diagnostics.extend(d for d in found if selected(d.code, select, ignore))
     output = render(args.format, diagnostics, sources,
                     color=args.format == "text" and color(sys.stdout))

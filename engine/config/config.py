@@ -385,7 +385,7 @@ def load_config(path_or_text: str | os.PathLike[str], *,
         base_dir = None
     diagnostics = list(flat.diagnostics)
     if any(d.severity is Severity.ERROR for d in diagnostics):
-        raise ConfigError(diagnostics)
+        raise ConfigError(diagnostics, unreadable=flat.unreadable)
     expanded = expand_macros(flat, environ=environ, base_dir=base_dir)
     diagnostics.extend(expanded.diagnostics)
     values = expanded.values

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import tomli
@@ -60,7 +60,9 @@ class FlatConfig:
     `values` and `origins` are ordered by the bytes of the keys. `tables` maps the flat path of
     every table, array of tables, inline table and array (and of each array element that is a
     container, e.g. `route.0000`) to the span where it is defined. `diagnostics` is empty when
-    the file loads; after an error (E001, E002) `values` is empty.
+    the file loads; after an error (E001, E002) `values` is empty. `unreadable` is True when the
+    file could not be read at all or is not UTF-8 (the E002 cases): callers treat that as a
+    usage problem (wrong path), not as a configuration to fix.
     """
 
     text: str
@@ -69,6 +71,7 @@ class FlatConfig:
     origins: dict[str, ValueOrigin]
     tables: dict[str, Span]
     diagnostics: tuple[Diagnostic, ...]
+    unreadable: bool = False
 
 
 def load_toml(text: str, file: str | None = None) -> FlatConfig:
@@ -147,18 +150,17 @@ def read_config_file(path: str | os.PathLike[str], *, stalwart: bool = False) ->
     try:
         data = read_file_bounded(file, MAX_CONFIG_BYTES, "configuration file")
     except InputTooLarge as error:
-        return _failed("", file, CODE_UNREADABLE, f"cannot read configuration file: {error}",
-                       None)
+        return _unreadable("", file, f"cannot read configuration file: {error}", None)
     except OSError as error:
         message = f"cannot read configuration file: {error.strerror or error}"
-        return _failed("", file, CODE_UNREADABLE, message, None)
+        return _unreadable("", file, message, None)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         text = data.decode("utf-8", errors="replace")
         pos = len(data[: error.start].decode("utf-8"))
         message = f"configuration file is not valid UTF-8 (byte 0x{data[error.start]:02x})"
-        return _failed(text, file, CODE_UNREADABLE, message, Span.in_text(text, pos, pos + 1))
+        return _unreadable(text, file, message, Span.in_text(text, pos, pos + 1))
     return load_stalwart_toml(text, file) if stalwart else load_toml(text, file)
 
 
@@ -170,6 +172,10 @@ def flat_key(path: KeyPath) -> str:
 def _failed(text: str, file: str | None, code: str, message: str, span: Span | None) -> FlatConfig:
     diagnostic = Diagnostic(code, Severity.ERROR, message, span=span, file=file)
     return FlatConfig(text, file, {}, {}, {}, (diagnostic,))
+
+
+def _unreadable(text: str, file: str, message: str, span: Span | None) -> FlatConfig:
+    return replace(_failed(text, file, CODE_UNREADABLE, message, span), unreadable=True)
 
 
 def _original_offset(text: str, pos: int) -> int:

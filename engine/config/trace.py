@@ -34,7 +34,7 @@ REGISTRY_DEFAULT: Final = "default"
 _NOWHERE: Final = Span(0, 0)
 
 
-class Outcome(enum.Enum):
+class ConditionOutcome(enum.Enum):
     """What happened to one rule's condition."""
 
     HELD = "held"
@@ -61,7 +61,7 @@ class RuleTrace:
     origin: str
     condition: str
     value: str
-    outcome: Outcome
+    outcome: ConditionOutcome
     reads: tuple[VariableRead, ...]
 
 
@@ -156,11 +156,11 @@ def trace(config: Config, key: str, variables: Mapping[str, Any] | None = None,
     rules = []
     for index, (condition, _) in enumerate(compiled.rules):
         if index < chosen_index:
-            outcome = Outcome.NOT_HELD
+            outcome = ConditionOutcome.NOT_HELD
         elif index > chosen_index:
-            outcome = Outcome.NOT_EVALUATED
+            outcome = ConditionOutcome.NOT_EVALUATED
         else:
-            outcome = Outcome.FAILED if failed_condition else Outcome.HELD
+            outcome = ConditionOutcome.FAILED if failed_condition else ConditionOutcome.HELD
         rules.append(RuleTrace(index + 1, compiled.rule_origins[index], texts[index][0],
                                texts[index][1], outcome, _reads(condition, variables)))
     # The rule whose value was (or was being) evaluated; none when a condition failed.

@@ -45,9 +45,16 @@ def lint_file(path: str | Path, environ: Mapping[str, str] | None = None) -> tup
         list[Diagnostic], str]:
     """Lint a file; returns the diagnostics in file order and the text read."""
     flat = read_config_file(path)
-    if any(d.code == "E002" for d in flat.diagnostics):
-        return list(flat.diagnostics), flat.text
-    return _lint(flat, environ, str(Path(path).resolve().parent)), flat.text
+    return lint_read_file(flat, path, environ), flat.text
+
+
+def lint_read_file(flat: FlatConfig, path: str | Path,
+                   environ: Mapping[str, str] | None = None) -> list[Diagnostic]:
+    """Lint a file already read with `read_config_file` from `path` (for callers that also
+    need `flat.unreadable`); the diagnostics in file order."""
+    if flat.unreadable:
+        return list(flat.diagnostics)
+    return _lint(flat, environ, str(Path(path).resolve().parent))
 
 
 def lint_text(text: str, file: str | None = None,

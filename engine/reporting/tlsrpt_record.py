@@ -71,7 +71,7 @@ _DOTS: Final = re.compile("[.\u3002\uff0e\uff61]")
 _LDH_LABEL: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 
 
-class Outcome(enum.Enum):
+class TlsrptRecordOutcome(enum.Enum):
     """spec 2.3. Only OK leads to events being recorded for the domain."""
 
     OK = "ok"
@@ -84,7 +84,7 @@ class Outcome(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class RecordResult:
+class TlsrptRecordResult:
     """The outcome of a parse or lookup.
 
     `destinations` is non-empty exactly when `outcome` is OK: normalised URIs (scheme lower
@@ -92,14 +92,14 @@ class RecordResult:
     what was skipped and why. `reason` explains INVALID, MULTIPLE and TEMPFAIL.
     """
 
-    outcome: Outcome
+    outcome: TlsrptRecordOutcome
     destinations: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     reason: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.outcome is Outcome.OK
+        return self.outcome is TlsrptRecordOutcome.OK
 
 
 class _SyntaxError(ValueError):
@@ -325,7 +325,7 @@ def _destinations(uri: str) -> tuple[list[str], list[str]]:
 # --- public API --------------------------------------------------------------------------------
 
 def parse_record(text: str, *, max_destinations: int = DEFAULT_MAX_DESTINATIONS
-                 ) -> RecordResult:
+                 ) -> TlsrptRecordResult:
     """Parse one TLSRPT record text (spec 2.2-2.4).
 
     Returns OK with the destinations, INVALID (grammar violation or no rua field; `reason`
@@ -337,12 +337,12 @@ def parse_record(text: str, *, max_destinations: int = DEFAULT_MAX_DESTINATIONS
     try:
         uris = _grammar(text)
     except _SyntaxError as err:
-        return RecordResult(Outcome.INVALID, reason=str(err))
+        return TlsrptRecordResult(TlsrptRecordOutcome.INVALID, reason=str(err))
     if not uris:
         reason = "no rua field"
         if re.search(r"(?:^|;)[ \t]*(?!rua=)[rR][uU][aA]=", text):
             reason += " (field names are case-sensitive: only 'rua=' is a rua field)"
-        return RecordResult(Outcome.INVALID, reason=reason)
+        return TlsrptRecordResult(TlsrptRecordOutcome.INVALID, reason=reason)
     warnings: list[str] = []
     kept: list[str] = []
     seen: set[str] = set()
@@ -363,13 +363,13 @@ def parse_record(text: str, *, max_destinations: int = DEFAULT_MAX_DESTINATIONS
         warnings.append(f"{len(dropped)} destination(s) beyond max-destinations "
                         f"({max_destinations}) ignored: {', '.join(dropped)}")
     if not kept:
-        return RecordResult(Outcome.NO_USABLE_URI, warnings=tuple(warnings),
+        return TlsrptRecordResult(TlsrptRecordOutcome.NO_USABLE_URI, warnings=tuple(warnings),
                             reason="no usable rua URI")
-    return RecordResult(Outcome.OK, tuple(kept), tuple(warnings))
+    return TlsrptRecordResult(TlsrptRecordOutcome.OK, tuple(kept), tuple(warnings))
 
 
 def select_record(txt_rrs: Sequence[Sequence[bytes]], *,
-                  max_destinations: int = DEFAULT_MAX_DESTINATIONS) -> RecordResult:
+                  max_destinations: int = DEFAULT_MAX_DESTINATIONS) -> TlsrptRecordResult:
     """Pick the TLSRPT record out of a TXT RRset (spec 2.1 steps 2-5) and parse it.
 
     Each item is one RR's character-strings, concatenated with nothing in between.
@@ -388,14 +388,14 @@ def select_record(txt_rrs: Sequence[Sequence[bytes]], *,
         if _CANDIDATE.match(text):
             candidates.append(text)
     if not candidates:
-        return RecordResult(Outcome.NOT_FOUND, warnings=tuple(notes))
+        return TlsrptRecordResult(TlsrptRecordOutcome.NOT_FOUND, warnings=tuple(notes))
     if len(candidates) > 1:
         # RFC 8460 §3 MUST: several records mean the domain does not implement TLSRPT
-        return RecordResult(Outcome.MULTIPLE, warnings=tuple(notes),
+        return TlsrptRecordResult(TlsrptRecordOutcome.MULTIPLE, warnings=tuple(notes),
                             reason=f"{len(candidates)} TLSRPTv1 records")
     result = parse_record(candidates[0], max_destinations=max_destinations)
     if notes:
-        return RecordResult(result.outcome, result.destinations,
+        return TlsrptRecordResult(result.outcome, result.destinations,
                             tuple(notes) + result.warnings, result.reason)
     return result
 
@@ -437,10 +437,10 @@ class RecordResolver:
         # "at most 60 s": a shorter value is allowed, a longer one is clamped
         self._tempfail_ttl = float(min(max(tempfail_ttl, 0.0), MAX_TEMPFAIL_TTL))
         self._max_entries = max_entries
-        self._cache: dict[str, tuple[float, RecordResult]] = {}
+        self._cache: dict[str, tuple[float, TlsrptRecordResult]] = {}
         self._lock = threading.Lock()
 
-    def lookup(self, domain: str) -> RecordResult:
+    def lookup(self, domain: str) -> TlsrptRecordResult:
         """The TLSRPT record of `domain` (spec 2.1), from the cache while it is fresh."""
         qname = _lookup_name(domain)
         key = qname.to_text()
@@ -469,7 +469,7 @@ class RecordResolver:
         while len(self._cache) > self._max_entries:
             del self._cache[next(iter(self._cache))]
 
-    def _query(self, qname: dns.name.Name) -> tuple[RecordResult, float]:
+    def _query(self, qname: dns.name.Name) -> tuple[TlsrptRecordResult, float]:
         try:
             # raise_on_no_answer=False: a NODATA answer still carries its negative TTL
             answer = self._resolver.resolve(qname, dns.rdatatype.TXT,
@@ -479,15 +479,15 @@ class RecordResolver:
                 response = err.response(qname)  # type: ignore[no-untyped-call]
             except KeyError:
                 response = None
-            return RecordResult(Outcome.NOT_FOUND), _clamp_ttl(_negative_ttl(response, qname))
+            return TlsrptRecordResult(TlsrptRecordOutcome.NOT_FOUND), _clamp_ttl(_negative_ttl(response, qname))
         except (dns.exception.DNSException, OSError) as err:
             # SERVFAIL / REFUSED (NoNameservers), timeouts, YXDOMAIN, network errors: nothing
             # is known about the record, so no event is recorded for this attempt (spec 3.1)
             reason = f"DNS error: {type(err).__name__}: {err}"
-            return RecordResult(Outcome.TEMPFAIL, reason=reason), self._tempfail_ttl
+            return TlsrptRecordResult(TlsrptRecordOutcome.TEMPFAIL, reason=reason), self._tempfail_ttl
         if answer.rrset is None:
             # NODATA: the name exists but has no TXT records
-            return RecordResult(Outcome.NOT_FOUND), _clamp_ttl(_negative_ttl(answer.response,
+            return TlsrptRecordResult(TlsrptRecordOutcome.NOT_FOUND), _clamp_ttl(_negative_ttl(answer.response,
                                                                             qname))
         ttl = _clamp_ttl(answer.chaining_result.minimum_ttl)
         strings = [cast(TXT, rdata).strings for rdata in answer.rrset]

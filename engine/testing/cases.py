@@ -150,7 +150,7 @@ def read_case_file(path: str | os.PathLike[str]) -> CaseFile:
     reader = _Reader()
     case_file = reader.read(os.fspath(path))
     if reader.problems:
-        raise CaseFileError(sorted(reader.problems, key=_place))
+        raise CaseFileError(sorted(reader.problems, key=_place), unreadable=reader.unreadable)
     assert case_file is not None
     return case_file
 
@@ -173,6 +173,8 @@ class _Reader:
 
     def __init__(self) -> None:
         self.problems: list[Diagnostic] = []
+        #: a file (the test file or a configuration it names) could not be read at all
+        self.unreadable = False
         self.flat: FlatConfig | None = None
         self.file = ""
 
@@ -203,6 +205,7 @@ class _Reader:
         errors = [d for d in flat.diagnostics if d.severity is Severity.ERROR]
         if errors:
             self.problems.extend(errors)
+            self.unreadable = self.unreadable or flat.unreadable
             return None
         # The positions come from the same text tomli reads here, so they cannot disagree.
         return tomli.loads(flat.text), flat

@@ -636,3 +636,25 @@ def test_value_spans_hold_the_value_tokens(document: Table) -> None:
         assert token(config, origin.value_span) == scalar.token
         assert config.values[key] == scalar.text
     assert_source_map(config)
+
+
+def test_unreadable_files_are_flagged_where_they_are_read(tmp_path: Path) -> None:
+    import pickle
+
+    from engine import load_config
+    from engine.errors import ConfigError
+
+    missing = read_config_file(tmp_path / "missing.toml")
+    not_utf8 = tmp_path / "latin1.toml"
+    not_utf8.write_bytes(b'x = "\xe9"\n')
+    broken = tmp_path / "broken.toml"
+    broken.write_text("x = \n", encoding="utf-8")
+    assert missing.unreadable and read_config_file(not_utf8).unreadable
+    assert not read_config_file(broken).unreadable  # a syntax error is a finding, not E002
+    with pytest.raises(ConfigError) as caught:
+        load_config(not_utf8)
+    assert caught.value.unreadable
+    assert pickle.loads(pickle.dumps(caught.value)).unreadable
+    with pytest.raises(ConfigError) as syntax:
+        load_config(broken)
+    assert not syntax.value.unreadable

@@ -1,8 +1,8 @@
-"""Network servers on 127.0.0.1 for the scheduler tests (test_scheduler.py, test_crash.py): an
-aiosmtpd relay that records every message (and every attempt), and an HTTPS server with a
-trustme certificate whose answer per path can be changed while it runs.
+"""Network servers on 127.0.0.1 for the scheduler tests (send/test_scheduler.py,
+send/test_crash.py): an aiosmtpd relay that records every message (and every attempt), and
+an HTTPS server with a trustme certificate whose answer per path can be changed while it runs.
 
-(test_deliver.py keeps its own copies of similar fixtures, under other names.)
+(send/test_deliver.py keeps its own copies of similar fixtures, under other names.)
 Test dependencies: `aiosmtpd`, `trustme`.
 """
 

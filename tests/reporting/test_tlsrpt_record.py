@@ -20,16 +20,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.reporting.tlsrpt_record import (
-    Outcome,
+    TlsrptRecordOutcome,
     RecordResolver,
-    RecordResult,
+    TlsrptRecordResult,
     parse_record,
     select_record,
 )
 
-OK = Outcome.OK
-INVALID = Outcome.INVALID
-NO_USABLE = Outcome.NO_USABLE_URI
+OK = TlsrptRecordOutcome.OK
+INVALID = TlsrptRecordOutcome.INVALID
+NO_USABLE = TlsrptRecordOutcome.NO_USABLE_URI
 V = "v=TLSRPTv1; rua="
 
 
@@ -53,7 +53,7 @@ BANG = "a raw '!' must be percent-encoded (RFC 8460 §3)"
 WS = "contains white space or a control character"
 
 # (record text, outcome, destinations, warnings)
-PARSE_CASES: list[tuple[str, Outcome, tuple[str, ...], tuple[str, ...]]] = [
+PARSE_CASES: list[tuple[str, TlsrptRecordOutcome, tuple[str, ...], tuple[str, ...]]] = [
     # --- spec 2.5, verbatim
     ("v=TLSRPTv1; rua=mailto:tls@example.org", OK, ("mailto:tls@example.org",), ()),
     ("v=TLSRPTv1;rua=https://r.example.org/tlsrpt?k=a=b", OK,
@@ -204,7 +204,7 @@ PARSE_CASES: list[tuple[str, Outcome, tuple[str, ...], tuple[str, ...]]] = [
 
 
 @pytest.mark.parametrize(("text", "outcome", "destinations", "warnings"), PARSE_CASES)
-def test_parse_record(text: str, outcome: Outcome, destinations: tuple[str, ...],
+def test_parse_record(text: str, outcome: TlsrptRecordOutcome, destinations: tuple[str, ...],
                       warnings: tuple[str, ...]) -> None:
     result = parse_record(text)
     assert (result.outcome, result.destinations, result.warnings) == \
@@ -303,7 +303,7 @@ def test_max_destinations_must_be_positive() -> None:
 def test_result_is_frozen() -> None:
     result = parse_record(V + "mailto:a@example.org")
     with pytest.raises(AttributeError):
-        result.outcome = Outcome.INVALID  # type: ignore[misc]
+        result.outcome = TlsrptRecordOutcome.INVALID  # type: ignore[misc]
 
 
 @given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x2FF), max_size=80))
@@ -323,7 +323,7 @@ A = b"v=TLSRPTv1; rua=mailto:a@example.org"
 B = b"v=TLSRPTv1; rua=mailto:b@example.org"
 SPF = b"v=spf1 include:_spf.example.org -all"
 
-SELECT_CASES: list[tuple[list[list[bytes]], Outcome, tuple[str, ...]]] = [
+SELECT_CASES: list[tuple[list[list[bytes]], TlsrptRecordOutcome, tuple[str, ...]]] = [
     ([[A]], OK, ("mailto:a@example.org",)),
     # one RR split into several character-strings is one record, joined with nothing between
     ([[b"v=TLSRPTv1;", b" rua=mailto:a@example.org"]], OK, ("mailto:a@example.org",)),
@@ -332,9 +332,9 @@ SELECT_CASES: list[tuple[list[list[bytes]], Outcome, tuple[str, ...]]] = [
      ("mailto:a@example.org", "https://r.example.org/x")),
     # SPF and other noise (wildcards) is not a candidate
     ([[SPF], [A], [b"google-site-verification=abc"]], OK, ("mailto:a@example.org",)),
-    ([[SPF]], Outcome.NOT_FOUND, ()),
-    ([], Outcome.NOT_FOUND, ()),
-    ([[]], Outcome.NOT_FOUND, ()),
+    ([[SPF]], TlsrptRecordOutcome.NOT_FOUND, ()),
+    ([], TlsrptRecordOutcome.NOT_FOUND, ()),
+    ([[]], TlsrptRecordOutcome.NOT_FOUND, ()),
     # the prefix rule: exact case, no spaces inside, then WSP* and ';' or the end
     ([[b"v=TLSRPTv10; rua=mailto:x@example.org"], [A]], OK, ("mailto:a@example.org",)),
     ([[b"V=TLSRPTv1; rua=mailto:x@example.org"], [A]], OK, ("mailto:a@example.org",)),
@@ -345,26 +345,26 @@ SELECT_CASES: list[tuple[list[list[bytes]], Outcome, tuple[str, ...]]] = [
     ([[b"v=TLSRPTv1 \t;rua=mailto:a@example.org"]], OK, ("mailto:a@example.org",)),
     ([[b"v=TLSRPTv1;\trua=mailto:a@example.org"]], OK, ("mailto:a@example.org",)),
     # several candidates: MULTIPLE, even if only one would parse, even if the texts are equal
-    ([[A], [B]], Outcome.MULTIPLE, ()),
-    ([[A], [b"v=TLSRPTv1"]], Outcome.MULTIPLE, ()),
-    ([[A], [b"v=TLSRPTv1;", b" rua=mailto:a@example.org"]], Outcome.MULTIPLE, ()),
-    ([[SPF], [A], [B]], Outcome.MULTIPLE, ()),
+    ([[A], [B]], TlsrptRecordOutcome.MULTIPLE, ()),
+    ([[A], [b"v=TLSRPTv1"]], TlsrptRecordOutcome.MULTIPLE, ()),
+    ([[A], [b"v=TLSRPTv1;", b" rua=mailto:a@example.org"]], TlsrptRecordOutcome.MULTIPLE, ()),
+    ([[SPF], [A], [B]], TlsrptRecordOutcome.MULTIPLE, ()),
     # the single candidate is parsed
-    ([[b"v=TLSRPTv1"]], Outcome.INVALID, ()),
-    ([[b"v=TLSRPTv1;"]], Outcome.INVALID, ()),
-    ([[b"v=TLSRPTv1; rua=http://r.example.org/"]], Outcome.NO_USABLE_URI, ()),
+    ([[b"v=TLSRPTv1"]], TlsrptRecordOutcome.INVALID, ()),
+    ([[b"v=TLSRPTv1;"]], TlsrptRecordOutcome.INVALID, ()),
+    ([[b"v=TLSRPTv1; rua=http://r.example.org/"]], TlsrptRecordOutcome.NO_USABLE_URI, ()),
 ]
 
 
 @pytest.mark.parametrize(("rrs", "outcome", "destinations"), SELECT_CASES)
-def test_select_record(rrs: list[list[bytes]], outcome: Outcome,
+def test_select_record(rrs: list[list[bytes]], outcome: TlsrptRecordOutcome,
                        destinations: tuple[str, ...]) -> None:
     result = select_record(rrs)
     assert (result.outcome, result.destinations) == (outcome, destinations)
 
 
 def test_select_record_multiple_has_a_reason() -> None:
-    assert select_record([[A], [B]]) == RecordResult(Outcome.MULTIPLE,
+    assert select_record([[A], [B]]) == TlsrptRecordResult(TlsrptRecordOutcome.MULTIPLE,
                                                      reason="2 TLSRPTv1 records")
 
 
@@ -373,18 +373,18 @@ def test_select_record_non_printable_rr_is_not_a_candidate(bad: bytes) -> None:
     noisy = A + bad
     note = f"ignored a TXT record with bytes outside printable ASCII: {noisy!r}"
     # alone: nothing found
-    assert select_record([[noisy]]) == RecordResult(Outcome.NOT_FOUND, warnings=(note,))
+    assert select_record([[noisy]]) == TlsrptRecordResult(TlsrptRecordOutcome.NOT_FOUND, warnings=(note,))
     # next to a good record: no MULTIPLE, the good one is used
-    assert select_record([[noisy], [B]]) == RecordResult(
-        Outcome.OK, ("mailto:b@example.org",), (note,))
+    assert select_record([[noisy], [B]]) == TlsrptRecordResult(
+        TlsrptRecordOutcome.OK, ("mailto:b@example.org",), (note,))
     # split over strings: still the RR as a whole
     assert select_record([[b"v=TLSRPTv1;", b"rua=mailto:a@example.org" + bad]]).outcome \
-        is Outcome.NOT_FOUND
+        is TlsrptRecordOutcome.NOT_FOUND
 
 
 def test_select_record_non_printable_noise_is_silent() -> None:
-    assert select_record([[b"\x00\x01binary"], [A]]) == RecordResult(
-        Outcome.OK, ("mailto:a@example.org",))
+    assert select_record([[b"\x00\x01binary"], [A]]) == TlsrptRecordResult(
+        TlsrptRecordOutcome.OK, ("mailto:a@example.org",))
 
 
 def test_select_record_passes_max_destinations() -> None:
@@ -491,7 +491,7 @@ QNAME = "_smtp._tls.example.org."
 
 def test_lookup_ok(zone: Zone, records: RecordResolver) -> None:
     zone.txt[QNAME] = [([b"v=TLSRPTv1; rua=mailto:tls@example.org"], 300)]
-    assert records.lookup("example.org") == RecordResult(Outcome.OK,
+    assert records.lookup("example.org") == TlsrptRecordResult(TlsrptRecordOutcome.OK,
                                                          ("mailto:tls@example.org",))
     assert zone.queries == [(QNAME, "TXT")]
 
@@ -517,8 +517,8 @@ def test_lookup_rejects_bad_domains(records: RecordResolver, zone: Zone, domain:
 def test_lookup_multi_string_txt(zone: Zone, records: RecordResolver) -> None:
     zone.txt[QNAME] = [([b"v=TLSRPTv1;", b" rua=mailto:a@example.org,",
                          b"https://r.example.org/tlsrpt?k=a=b"], 300)]
-    assert records.lookup("example.org") == RecordResult(
-        Outcome.OK, ("mailto:a@example.org", "https://r.example.org/tlsrpt?k=a=b"))
+    assert records.lookup("example.org") == TlsrptRecordResult(
+        TlsrptRecordOutcome.OK, ("mailto:a@example.org", "https://r.example.org/tlsrpt?k=a=b"))
 
 
 def test_lookup_ignores_spf_noise(zone: Zone, records: RecordResolver) -> None:
@@ -528,7 +528,7 @@ def test_lookup_ignores_spf_noise(zone: Zone, records: RecordResolver) -> None:
 
 def test_lookup_two_records_is_multiple(zone: Zone, records: RecordResolver) -> None:
     zone.txt[QNAME] = [([A], 300), ([B], 300)]
-    assert records.lookup("example.org").outcome is Outcome.MULTIPLE
+    assert records.lookup("example.org").outcome is TlsrptRecordOutcome.MULTIPLE
 
 
 def test_lookup_non_printable_record(zone: Zone, records: RecordResolver) -> None:
@@ -540,16 +540,16 @@ def test_lookup_non_printable_record(zone: Zone, records: RecordResolver) -> Non
 
 def test_lookup_invalid_record(zone: Zone, records: RecordResolver) -> None:
     zone.txt[QNAME] = [([b"v=TLSRPTv1; rua = mailto:a@example.org"], 300)]
-    assert records.lookup("example.org").outcome is Outcome.INVALID
+    assert records.lookup("example.org").outcome is TlsrptRecordOutcome.INVALID
 
 
 def test_lookup_nxdomain(zone: Zone, records: RecordResolver) -> None:
-    assert records.lookup("example.org") == RecordResult(Outcome.NOT_FOUND)
+    assert records.lookup("example.org") == TlsrptRecordResult(TlsrptRecordOutcome.NOT_FOUND)
 
 
 def test_lookup_nodata(zone: Zone, records: RecordResolver) -> None:
     zone.nodata.add(QNAME)
-    assert records.lookup("example.org") == RecordResult(Outcome.NOT_FOUND)
+    assert records.lookup("example.org") == TlsrptRecordResult(TlsrptRecordOutcome.NOT_FOUND)
 
 
 @pytest.mark.parametrize("failure", ["servfail", "refused"])
@@ -557,7 +557,7 @@ def test_lookup_server_failure_is_tempfail(zone: Zone, records: RecordResolver,
                                            failure: str) -> None:
     getattr(zone, failure).add(QNAME)
     result = records.lookup("example.org")
-    assert result.outcome is Outcome.TEMPFAIL
+    assert result.outcome is TlsrptRecordOutcome.TEMPFAIL
     assert result.destinations == ()
     assert result.reason is not None and "NoNameservers" in result.reason
 
@@ -569,7 +569,7 @@ def test_lookup_timeout_is_tempfail(clock: FakeClock) -> None:
         records = RecordResolver(make_resolver(silent.getsockname()[1], lifetime=0.3),
                                  clock=clock)
         result = records.lookup("example.org")
-    assert result.outcome is Outcome.TEMPFAIL
+    assert result.outcome is TlsrptRecordOutcome.TEMPFAIL
     assert result.reason is not None and "Timeout" in result.reason
 
 
@@ -628,7 +628,7 @@ def test_negative_answers_are_cached_for_the_soa_ttl(
     zone.negative_soa = soa
     if kind == "nodata":
         zone.nodata.add(QNAME)
-    assert records.lookup("example.org").outcome is Outcome.NOT_FOUND
+    assert records.lookup("example.org").outcome is TlsrptRecordOutcome.NOT_FOUND
     clock.now += held - 1
     records.lookup("example.org")
     assert zone.count(QNAME) == 1
@@ -641,20 +641,20 @@ def test_negative_answers_are_cached_for_the_soa_ttl(
 def test_invalid_and_multiple_are_cached_like_answers(zone: Zone, records: RecordResolver,
                                                       clock: FakeClock) -> None:
     zone.txt[QNAME] = [([A], 300), ([B], 300)]
-    assert records.lookup("example.org").outcome is Outcome.MULTIPLE
+    assert records.lookup("example.org").outcome is TlsrptRecordOutcome.MULTIPLE
     clock.now += 299
-    assert records.lookup("example.org").outcome is Outcome.MULTIPLE
+    assert records.lookup("example.org").outcome is TlsrptRecordOutcome.MULTIPLE
     assert zone.count(QNAME) == 1
 
 
 def test_tempfail_is_cached_for_at_most_60_seconds(zone: Zone, records: RecordResolver,
                                                    clock: FakeClock) -> None:
     zone.servfail.add(QNAME)
-    assert records.lookup("example.org").outcome is Outcome.TEMPFAIL
+    assert records.lookup("example.org").outcome is TlsrptRecordOutcome.TEMPFAIL
     queries = zone.count(QNAME)
     assert queries >= 1
     clock.now += 59
-    assert records.lookup("example.org").outcome is Outcome.TEMPFAIL
+    assert records.lookup("example.org").outcome is TlsrptRecordOutcome.TEMPFAIL
     assert zone.count(QNAME) == queries  # still cached
     zone.servfail.clear()
     zone.txt[QNAME] = [([A], 300)]

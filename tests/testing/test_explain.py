@@ -10,7 +10,7 @@ import pytest
 
 import engine
 from engine.cli import main
-from engine.config.trace import Outcome, trace
+from engine.config.trace import ConditionOutcome, trace
 from engine.expr.services import InMemoryServices
 from tests.testing.conftest import CONFIG
 
@@ -80,7 +80,7 @@ def test_trace_follows_the_block_with_fixtures() -> None:
     services = InMemoryServices(keys={"hourly:b.org": "yes"}).services()
     found = trace(config, "report.tls.aggregate.send", {"rcpt_domain": "b.org"}, services)
     assert [rule.outcome for rule in found.rules] == [
-        Outcome.NOT_HELD, Outcome.HELD, Outcome.NOT_EVALUATED]
+        ConditionOutcome.NOT_HELD, ConditionOutcome.HELD, ConditionOutcome.NOT_EVALUATED]
     assert (found.chosen, found.value, found.produced_by) == (2, 2, "rule 2 (<config>:10:7)")
     # A domain no rule matches gets the else.
     services = InMemoryServices(dns={("c.org", "txt"): "x"}).services()

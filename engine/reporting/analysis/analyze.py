@@ -21,7 +21,7 @@ from typing import Any, Final
 from engine.reporting.analysis.auth import Authentication, DkimOutcome, authenticate
 from engine.reporting.analysis.limits import (
     AUTH_FAILED, DECOMPRESS_ERROR, JSON_SYNTAX, LIMIT_EXCEEDED, NOT_A_REPORT, SCHEMA_ERROR,
-    Limits, Rejected, Warning,
+    Limits, Rejected, Finding,
 )
 from engine.reporting.analysis.mime import Entity, candidates, decoded_body, parse_entity
 from engine.reporting.analysis.schema import (
@@ -31,7 +31,7 @@ from engine.reporting.analysis.schema import (
 __all__ = [
     "AUTH_FAILED", "DECOMPRESS_ERROR", "JSON_SYNTAX", "LIMIT_EXCEEDED", "NOT_A_REPORT",
     "SCHEMA_ERROR", "Analysis", "Authentication", "Limits", "MessageFacts", "ParsedDetail",
-    "ParsedPolicy", "ParsedReport", "Warning", "analyze_bytes",
+    "ParsedPolicy", "ParsedReport", "Finding", "analyze_bytes",
 ]
 
 DnsFunc = Callable[..., bytes | None]
@@ -67,11 +67,11 @@ class Analysis:
     status: str                               # "accepted" | "rejected"
     code: str | None
     reason: str | None
-    warnings: tuple[Warning, ...]
+    warnings: tuple[Finding, ...]
     report: ParsedReport | None
     container: tuple[str, ...]
     path: str | None = None                   # JSON path of the first error (SCHEMA_ERROR)
-    errors: tuple[Warning, ...] = ()
+    errors: tuple[Finding, ...] = ()
     dkim: tuple[bool, ...] = ()               # per DKIM-Signature, topmost first (email only)
     facts: MessageFacts | None = None         # emails only
     dkim_outcome: DkimOutcome | None = None   # emails whose report was read
@@ -84,8 +84,8 @@ class Analysis:
 @dataclass(slots=True)
 class _Context:
     limits: Limits
-    warnings: list[Warning] = field(default_factory=list)
-    errors: tuple[Warning, ...] = ()
+    warnings: list[Finding] = field(default_factory=list)
+    errors: tuple[Finding, ...] = ()
 
 
 def analyze_bytes(data: bytes, *, limits: Limits = Limits(), dnsfunc: DnsFunc | None = None,
@@ -137,7 +137,7 @@ def _payload(data: bytes, context: _Context) -> tuple[ParsedReport, tuple[str, .
     context.warnings.extend(warnings)
     if report is None:
         context.errors = errors
-        first = errors[0] if errors else Warning("$", "invalid report")
+        first = errors[0] if errors else Finding("$", "invalid report")
         raise Rejected(SCHEMA_ERROR, first.message, first.path)
     return report, chain
 
@@ -206,7 +206,7 @@ def _gunzip(data: bytes, context: _Context) -> bytes:
     if crc != zlib.crc32(output) & 0xFFFFFFFF or size != len(output) & 0xFFFFFFFF:
         raise Rejected(DECOMPRESS_ERROR, "gzip CRC-32 or size mismatch")
     if len(data) > end + 8:
-        context.warnings.append(Warning("$", f"{len(data) - end - 8} bytes after the gzip "
+        context.warnings.append(Finding("$", f"{len(data) - end - 8} bytes after the gzip "
                                              f"member ignored"))
     return output
 
@@ -306,14 +306,14 @@ def _analyze_message(data: bytes, context: _Context, dnsfunc: DnsFunc | None,
     report, chain, attempt, part = chosen
     warnings = list(attempt.warnings)
     if untyped_report:
-        warnings.append(Warning("$", "multipart/report without a report-type parameter "
+        warnings.append(Finding("$", "multipart/report without a report-type parameter "
                                      "(RFC 8460 3 asks for report-type=tlsrpt)"))
     outcome = authenticate(data, facts.submitter, auth, dnsfunc)
     if outcome.problem is not None:
         if auth.require_dkim:
             return Analysis("rejected", AUTH_FAILED, outcome.problem, tuple(warnings), None,
                             chain, dkim=outcome.verified, facts=facts, dkim_outcome=outcome)
-        warnings.append(Warning("$", f"unauthenticated: {outcome.problem} (RFC 8460 3)"))
+        warnings.append(Finding("$", f"unauthenticated: {outcome.problem} (RFC 8460 3)"))
     warnings.extend(_consistency(top.headers, part.headers, report))
     return Analysis("accepted", None, None, tuple(warnings), report, chain,
                     dkim=outcome.verified, facts=facts, dkim_outcome=outcome)
@@ -332,19 +332,19 @@ def _facts(headers: Message) -> MessageFacts:
                         field("TLS-Report-Domain"), field("Return-Path"))
 
 
-def _consistency(message: Message, part: Message, report: ParsedReport) -> list[Warning]:
+def _consistency(message: Message, part: Message, report: ParsedReport) -> list[Finding]:
     """Spec 7.7: header fields and filename vs the report body (warnings only)."""
-    warnings: list[Warning] = []
+    warnings: list[Finding] = []
     domains = {policy.domain.lower().rstrip(".") for policy in report.policies
                if policy.domain}
     header_domain = str(message.get("TLS-Report-Domain", "")).strip().lower().rstrip(".")
     if header_domain and header_domain not in domains:
-        warnings.append(Warning("policies", f"TLS-Report-Domain {header_domain!r} matches no "
+        warnings.append(Finding("policies", f"TLS-Report-Domain {header_domain!r} matches no "
                                             f"policy-domain"))
     submitter = str(message.get("TLS-Report-Submitter", "")).strip().lower().rstrip(".")
     contact_domain = (report.contact or "").rpartition("@")[2].lower().rstrip(".")
     if submitter and submitter != contact_domain:
-        warnings.append(Warning("contact-info", f"TLS-Report-Submitter {submitter!r} differs "
+        warnings.append(Finding("contact-info", f"TLS-Report-Submitter {submitter!r} differs "
                                                 f"from the contact-info domain "
                                                 f"{contact_domain!r}"))
     name = part.get_filename()
@@ -352,11 +352,11 @@ def _consistency(message: Message, part: Message, report: ParsedReport) -> list[
     if match is not None:
         begin, end = int(match.group(2)), int(match.group(3))
         if begin != report.start or end != report.end:
-            warnings.append(Warning("date-range", f"filename timestamps {begin}..{end} differ "
+            warnings.append(Finding("date-range", f"filename timestamps {begin}..{end} differ "
                                                   f"from the date-range "
                                                   f"{report.start}..{report.end}"))
         if match.group(1).lower() not in domains:
-            warnings.append(Warning("policies", f"filename domain {match.group(1)!r} matches "
+            warnings.append(Finding("policies", f"filename domain {match.group(1)!r} matches "
                                                 f"no policy-domain"))
     return warnings
 

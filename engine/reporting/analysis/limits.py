@@ -75,7 +75,7 @@ def limits_with(overrides: Mapping[str, str], base: Limits = Limits()) -> Limits
 
 
 @dataclass(frozen=True, slots=True)
-class Warning:  # noqa: A001 - the name the analysis API promises
+class Finding:
     """A deviation that was tolerated (or an error, in `Analysis.errors`): JSON path + text."""
 
     path: str

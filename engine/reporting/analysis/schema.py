@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
 from engine.reporting.analysis.limits import (
-    JSON_SYNTAX, SCHEMA_ERROR, Limits, Rejected, Warning,
+    JSON_SYNTAX, SCHEMA_ERROR, Limits, Rejected, Finding,
 )
 from engine.reporting.model import POLICY_TYPES, RESULT_TYPES
 
@@ -207,14 +207,14 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 class _Validator:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self.errors: list[Warning] = []
-        self.warnings: list[Warning] = []
+        self.errors: list[Finding] = []
+        self.warnings: list[Finding] = []
 
     def error(self, path: str, message: str) -> None:
-        self.errors.append(Warning(path, message))
+        self.errors.append(Finding(path, message))
 
     def warn(self, path: str, message: str) -> None:
-        self.warnings.append(Warning(path, message))
+        self.warnings.append(Finding(path, message))
 
     def unknown_keys(self, obj: dict[str, Any], known: tuple[str, ...], prefix: str) -> None:
         for key in obj:
@@ -446,7 +446,7 @@ class _Validator:
 
 
 def validate(value: Any, limits: Limits
-             ) -> tuple[ParsedReport | None, tuple[Warning, ...], tuple[Warning, ...]]:
+             ) -> tuple[ParsedReport | None, tuple[Finding, ...], tuple[Finding, ...]]:
     """(report or None, warnings, errors in document order) for a parsed JSON value."""
     validator = _Validator(limits)
     report = validator.report(value)

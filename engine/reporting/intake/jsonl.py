@@ -127,7 +127,7 @@ class LineTemplates:
 
 
 @dataclass
-class RecordResult:
+class RecordLinesResult:
     accepted: int = 0
     ignored: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
@@ -136,7 +136,7 @@ class RecordResult:
 
 def record_lines(config: Config, store: EventStore, lines: Iterable[bytes | str], *,
                  now: int,
-                 progress: Callable[[int, RecordResult], None] | None = None) -> RecordResult:
+                 progress: Callable[[int, RecordLinesResult], None] | None = None) -> RecordLinesResult:
     """Read events from JSON Lines and store the valid ones (batched).
 
     `progress(lines read, result so far)` is called every PROGRESS_EVERY lines (and not at
@@ -163,8 +163,8 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _record(config: Config, store: EventStore, lines: Iterable[bytes | str], now: int,
-            progress: Callable[[int, RecordResult], None] | None) -> RecordResult:
-    result = RecordResult()
+            progress: Callable[[int, RecordLinesResult], None] | None) -> RecordLinesResult:
+    result = RecordLinesResult()
     normalise = Normaliser()
     templates = LineTemplates()
     # the configured frequency of a domain, evaluated once per run rather than per event

@@ -6,7 +6,7 @@ Two kinds of delivery unit (spec 5.2):
   the SMTP relay configured under `[report.relay]` (`send_mail`);
 * each `https:` destination receives its own POST of the gzip payload (`post_report`).
 
-Both return a `DeliveryResult`: an `Outcome` (delivered, temporary failure, permanent failure;
+Both return a `DeliveryResult`: an `DeliveryOutcome` (delivered, temporary failure, permanent failure;
 the scheduler maps them to DELIVERED, a retry on the backoff schedule, and FAILED, spec 6.1)
 and a one-line `detail` that the scheduler keeps as the unit's `last_error`. Neither function
 raises for anything the network or the peer does; only caller mistakes (e.g. no recipients)
@@ -42,7 +42,7 @@ _MAX_DETAIL: Final = 300
 _RELAY_PREFIX: Final = "report.relay."
 
 
-class Outcome(enum.Enum):
+class DeliveryOutcome(enum.Enum):
     """The result of one attempt to deliver one unit (spec 6.1)."""
 
     DELIVERED = "delivered"
@@ -54,10 +54,10 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """An `Outcome` and a one-line reason (SMTP reply code and text, HTTP status, or an
+    """An `DeliveryOutcome` and a one-line reason (SMTP reply code and text, HTTP status, or an
     exception's class and message) for logs and the unit's `last_error`."""
 
-    outcome: Outcome
+    outcome: DeliveryOutcome
     detail: str
 
 
@@ -199,7 +199,7 @@ def send_mail(relay: RelaySettings, *, mail_from: str, recipients: Sequence[str]
         raise ValueError("send_mail needs at least one recipient (a sequence of addresses)")
     for address in (mail_from, *recipients):
         if "\r" in address or "\n" in address:
-            return DeliveryResult(Outcome.PERMANENT, f"invalid address {address!r}")
+            return DeliveryResult(DeliveryOutcome.PERMANENT, f"invalid address {address!r}")
     smtputf8 = not all(address.isascii() for address in (mail_from, *recipients))
 
     client: smtplib.SMTP | None = None
@@ -210,13 +210,13 @@ def send_mail(relay: RelaySettings, *, mail_from: str, recipients: Sequence[str]
             raise _RelayFailure(_describe(error)) from error
         return _transaction(client, mail_from, recipients, message, smtputf8=smtputf8)
     except _RelayFailure as failure:
-        return DeliveryResult(Outcome.TEMPORARY, _one_line(str(failure)))
+        return DeliveryResult(DeliveryOutcome.TEMPORARY, _one_line(str(failure)))
     except smtplib.SMTPNotSupportedError as error:  # SMTPUTF8 needed but not offered
-        return DeliveryResult(Outcome.PERMANENT, _describe(error))
+        return DeliveryResult(DeliveryOutcome.PERMANENT, _describe(error))
     except UnicodeError as error:
-        return DeliveryResult(Outcome.PERMANENT, _describe(error))
+        return DeliveryResult(DeliveryOutcome.PERMANENT, _describe(error))
     except (smtplib.SMTPException, OSError) as error:
-        return DeliveryResult(Outcome.TEMPORARY, _describe(error))
+        return DeliveryResult(DeliveryOutcome.TEMPORARY, _describe(error))
     finally:
         if client is not None:
             _quit(client)
@@ -260,7 +260,7 @@ def _transaction(client: smtplib.SMTP, mail_from: str, recipients: Sequence[str]
         return _code_result(code, f"DATA refused: {_reply(code, text)}")
     if refused:
         return _recipients_result(refused, delivered=True)
-    return DeliveryResult(Outcome.DELIVERED, _one_line(_reply(code, text)))
+    return DeliveryResult(DeliveryOutcome.DELIVERED, _one_line(_reply(code, text)))
 
 
 def _reset(client: smtplib.SMTP, code: int) -> None:
@@ -322,21 +322,21 @@ def _quit(client: smtplib.SMTP) -> None:
 def _recipients_result(refused: Mapping[str, tuple[int, bytes | str]], *,
                        delivered: bool) -> DeliveryResult:
     outcomes = [_code_outcome(code) for code, _ in refused.values()]
-    if Outcome.TEMPORARY in outcomes or not refused:
-        outcome = Outcome.TEMPORARY
+    if DeliveryOutcome.TEMPORARY in outcomes or not refused:
+        outcome = DeliveryOutcome.TEMPORARY
     else:
-        outcome = Outcome.PERMANENT
+        outcome = DeliveryOutcome.PERMANENT
     parts = [f"RCPT <{address}>: {_reply(code, text)}" for address, (code, text) in refused.items()]
     prefix = "accepted for the other recipients; " if delivered else ""
     return DeliveryResult(outcome, _one_line(prefix + "; ".join(parts)))
 
 
-def _code_outcome(code: int) -> Outcome:
+def _code_outcome(code: int) -> DeliveryOutcome:
     # 530 (RFC 4954 "authentication required", RFC 3207 "must issue STARTTLS first") is the
     # relay asking for configuration we lack: fixable, so temporary like other relay problems
     if code == 530:
-        return Outcome.TEMPORARY
-    return Outcome.PERMANENT if 500 <= code <= 599 else Outcome.TEMPORARY
+        return DeliveryOutcome.TEMPORARY
+    return DeliveryOutcome.PERMANENT if 500 <= code <= 599 else DeliveryOutcome.TEMPORARY
 
 
 def _code_result(code: int, detail: str) -> DeliveryResult:
@@ -371,13 +371,13 @@ def post_report(url: str, payload: bytes, *, timeout: float = 120.0, verify: boo
         parts = urlsplit(url)
         port = parts.port
     except ValueError as error:
-        return DeliveryResult(Outcome.PERMANENT, _one_line(f"invalid URL {url!r}: {error}"))
+        return DeliveryResult(DeliveryOutcome.PERMANENT, _one_line(f"invalid URL {url!r}: {error}"))
     if parts.scheme.lower() != "https":
-        return DeliveryResult(Outcome.PERMANENT, _one_line(
+        return DeliveryResult(DeliveryOutcome.PERMANENT, _one_line(
             f"only https destinations are supported, not {url!r}"))
     host = parts.hostname
     if not host:
-        return DeliveryResult(Outcome.PERMANENT, _one_line(f"no host in URL {url!r}"))
+        return DeliveryResult(DeliveryOutcome.PERMANENT, _one_line(f"no host in URL {url!r}"))
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
@@ -390,9 +390,9 @@ def post_report(url: str, payload: bytes, *, timeout: float = 120.0, verify: boo
             connection.request("POST", target, body=payload, headers=headers)
             response = connection.getresponse()
         except (http.client.HTTPException, OSError) as error:
-            return DeliveryResult(Outcome.TEMPORARY, _describe(error))
+            return DeliveryResult(DeliveryOutcome.TEMPORARY, _describe(error))
         except (UnicodeError, ValueError) as error:  # e.g. a host or path that is not ASCII
-            return DeliveryResult(Outcome.PERMANENT, _describe(error))
+            return DeliveryResult(DeliveryOutcome.PERMANENT, _describe(error))
         status, reason = response.status, response.reason
         location = response.getheader("Location")
         try:
@@ -404,13 +404,13 @@ def post_report(url: str, payload: bytes, *, timeout: float = 120.0, verify: boo
 
     detail = f"HTTP {status} {reason}".strip()
     if 200 <= status <= 299:
-        return DeliveryResult(Outcome.DELIVERED, _one_line(detail))
+        return DeliveryResult(DeliveryOutcome.DELIVERED, _one_line(detail))
     if status in _TEMPORARY_HTTP or 500 <= status <= 599:
-        return DeliveryResult(Outcome.TEMPORARY, _one_line(detail))
+        return DeliveryResult(DeliveryOutcome.TEMPORARY, _one_line(detail))
     if 300 <= status <= 399:
         detail += f" (redirect to {location!r} not followed)" if location else \
             " (redirect not followed)"
-    return DeliveryResult(Outcome.PERMANENT, _one_line(detail))
+    return DeliveryResult(DeliveryOutcome.PERMANENT, _one_line(detail))
 
 
 # --------------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ transaction has committed), `mid-delivery` (a unit was delivered, its result is 
 yet) or `before-delete` (every unit is final, the DONE transaction has not started) -- the
 process writes `TLSRPT_TEST_PAUSE_AT: paused at <step>` to standard error and sleeps
 (`TLSRPT_TEST_PAUSE_SECONDS`, default 600) the first time it reaches that step, so that a test
-can kill it exactly there (tests/reporting/test_crash.py). It has no other use.
+can kill it exactly there (tests/reporting/send/test_crash.py). It has no other use.
 """
 
 from __future__ import annotations
@@ -71,13 +71,13 @@ from engine.config.signatures import SignatureConfig, signature_ids
 from engine.reporting.send import deliver
 from engine.reporting.store import ledger
 from engine.reporting.send.build import build_from_counts, filename, report_id
-from engine.reporting.send.deliver import DeliveryResult, Outcome, RelaySettings
+from engine.reporting.send.deliver import DeliveryOutcome, DeliveryResult, RelaySettings
 from engine.reporting.send.message import build_message, compress
 from engine.reporting.send.report import mailto_address
 from engine.reporting.sign import SigningError, sign_message
 from engine.reporting.store.interface import EventStore
-from engine.reporting.tlsrpt_record import Outcome as RecordOutcome
-from engine.reporting.tlsrpt_record import RecordResult
+from engine.reporting.tlsrpt_record import TlsrptRecordOutcome
+from engine.reporting.tlsrpt_record import TlsrptRecordResult
 from engine.reporting.window import rfc3339
 
 __all__ = ["Action", "RunSummary", "backoff", "jitter", "run_once", "send_at"]
@@ -102,7 +102,7 @@ _paused: set[str] = set()
 
 
 class Resolver(Protocol):
-    def lookup(self, domain: str) -> RecordResult: ...
+    def lookup(self, domain: str) -> TlsrptRecordResult: ...
 
 
 SendMail = Callable[..., DeliveryResult]
@@ -259,7 +259,7 @@ class _Pass:
                 self._relay = str(err)
         return self._relay
 
-    def lookup(self, domain: str) -> RecordResult:
+    def lookup(self, domain: str) -> TlsrptRecordResult:
         if self.resolver is None:
             from engine.reporting.tlsrpt_record import RecordResolver
 
@@ -268,7 +268,7 @@ class _Pass:
         try:
             return self.resolver.lookup(domain)
         except ValueError as err:  # not a valid domain for DNS
-            return RecordResult(RecordOutcome.INVALID, reason=str(err))
+            return TlsrptRecordResult(TlsrptRecordOutcome.INVALID, reason=str(err))
 
     # -- 1. RENDER --------------------------------------------------------------------------
 
@@ -330,7 +330,7 @@ class _Pass:
         destinations = list(built.destinations or ())
         if not destinations:
             record = self.lookup(domain)
-            if record.outcome is RecordOutcome.TEMPFAIL:
+            if record.outcome is TlsrptRecordOutcome.TEMPFAIL:
                 reason = f"TLSRPT record lookup failed temporarily ({record.reason})"
                 if self.now >= due + settings.retry_max_age:
                     self.not_sent(domain, start, end, key_id, due, "record lookup failed",
@@ -345,7 +345,7 @@ class _Pass:
                 self.say(logging.INFO, "report-deferred", report=key_id, reason=reason,
                          next_try=rfc3339(retry))
                 return True
-            if record.outcome is not RecordOutcome.OK:
+            if record.outcome is not TlsrptRecordOutcome.OK:
                 detail = f": {record.reason}" if record.reason else ""
                 self.not_sent(domain, start, end, key_id, due, "no destinations",
                               f"no destination in the events and the TLSRPT record lookup "
@@ -477,12 +477,12 @@ class _Pass:
         fields: dict[str, Any] = {"report": unit.report_id,
                                   "destination": _unit_name(unit.kind, unit.target),
                                   "attempt": attempt}
-        if result.outcome is Outcome.DELIVERED:
+        if result.outcome is DeliveryOutcome.DELIVERED:
             _pause("mid-delivery")
             status, level, event = ledger.DELIVERED, logging.INFO, "delivery-done"
             fields["reply"] = result.detail
             self.summary.delivered += 1
-        elif result.outcome is Outcome.PERMANENT:
+        elif result.outcome is DeliveryOutcome.PERMANENT:
             # a permanent failure is not retried
             status, level, event = ledger.FAILED, logging.WARNING, "delivery-failed"
             fields["error"] = result.detail
@@ -508,17 +508,17 @@ class _Pass:
         try:
             if unit.kind == ledger.MAIL:
                 if due.message is None:
-                    return DeliveryResult(Outcome.PERMANENT, "no stored message")
+                    return DeliveryResult(DeliveryOutcome.PERMANENT, "no stored message")
                 relay = self.relay()
                 if isinstance(relay, str):
-                    return DeliveryResult(Outcome.TEMPORARY,
+                    return DeliveryResult(DeliveryOutcome.TEMPORARY,
                                           f"no usable SMTP relay ([report.relay]): {relay}")
                 return self.send_mail(relay, mail_from=due.mail_from or "",
                                       recipients=list(unit.recipients), message=due.message)
             return self.post_report(unit.target, due.payload, timeout=settings.https_timeout,
                                     verify=settings.https_verify)
         except Exception as err:  # noqa: BLE001 - a delivery bug is a temporary failure
-            return DeliveryResult(Outcome.TEMPORARY, f"{type(err).__name__}: {err}")
+            return DeliveryResult(DeliveryOutcome.TEMPORARY, f"{type(err).__name__}: {err}")
 
     # -- 3. DONE ----------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
-from engine.reporting.analysis.limits import Warning
+from engine.reporting.analysis.limits import Finding
 from engine.reporting.analysis.schema import ParsedDetail, ParsedPolicy, ParsedReport
 
 __all__ = ["DUPLICATE", "KEPT_REJECTED", "KeptInput", "NOT_STORED", "STORED", "StoredReport",
@@ -30,7 +30,7 @@ class StoredReport:
     received: int
     source: str
     dkim: str
-    warnings: tuple[Warning, ...]
+    warnings: tuple[Finding, ...]
     report: ParsedReport
 
 

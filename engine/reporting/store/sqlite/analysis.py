@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Final
 
 from engine.reporting.analysis.analyze import Analysis
-from engine.reporting.analysis.limits import AUTH_FAILED, Warning
+from engine.reporting.analysis.limits import AUTH_FAILED, Finding
 from engine.reporting.analysis.schema import ParsedReport
 from engine.reporting.store.interface import AnalysisStoreError
 from engine.reporting.store.reports import (DUPLICATE, KEPT_REJECTED, NOT_STORED, STORED,
@@ -221,7 +221,7 @@ class SqliteAnalysisStore:
             (since if since is not None else -2 ** 62, until if until is not None else 2 ** 62))
         for ident, input_id, name, received, source, dkim, warnings, report in rows:
             yield StoredReport(ident, input_id, name, received, source, dkim,
-                               tuple(Warning(path, text) for path, text in json.loads(warnings)),
+                               tuple(Finding(path, text) for path, text in json.loads(warnings)),
                                report_from_json(json.loads(report)))
 
     def inputs(self) -> Iterator[KeptInput]:

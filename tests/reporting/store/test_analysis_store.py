@@ -18,7 +18,7 @@ from engine.reporting.store.sqlite.analysis import SqliteAnalysisStore as Analys
 from engine.reporting.analysis.schema import ParsedReport
 from engine.reporting.analysis.summary import summarise
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RPT01 = (FIXTURES / "mailauth-rpt01.json").read_bytes()
 RPT02 = (FIXTURES / "mailauth-rpt02.json").read_bytes()
 RPT03 = (FIXTURES / "mailauth-rpt03.json").read_bytes()

@@ -28,8 +28,8 @@ from engine.reporting.intake.collector import (Collector, CollectorError, Collec
 from engine.reporting.model import Event
 from engine.reporting.store.sqlite.events import SqliteEventStore
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = Path(__file__).parent / "fixtures" / "handmade-collector-datagram.json"
+ROOT = Path(__file__).resolve().parents[3]
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "handmade-collector-datagram.json"
 CONFIG = '[report.tls.aggregate]\nsend = "daily"\n'
 #: generous bound for a subprocess to start or stop; a slow machine only waits longer
 PATIENCE = 60.0

@@ -30,7 +30,7 @@ import pytest
 from engine.cli import main
 from engine.config.config import Config, load_config
 from engine.reporting.store import ledger
-from engine.reporting.send.deliver import DeliveryResult, Outcome
+from engine.reporting.send.deliver import DeliveryOutcome, DeliveryResult
 from engine.reporting.model import Event, FailureDetail, Policy
 from engine.reporting.send.scheduler import (
     PAUSE_ENV,
@@ -45,13 +45,13 @@ from engine.reporting.send.scheduler import (
 from engine.reporting.send.status import ledger_rows
 from engine.reporting.sign import verify_message
 from engine.reporting.store.sqlite.events import SqliteEventStore
-from engine.reporting.tlsrpt_record import Outcome as RecordOutcome
-from engine.reporting.tlsrpt_record import RecordResult
+from engine.reporting.tlsrpt_record import TlsrptRecordOutcome
+from engine.reporting.tlsrpt_record import TlsrptRecordResult
 
 pytest.importorskip("aiosmtpd")
 pytest.importorskip("trustme")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DAY = 86400
 T0 = 1_714_953_600                      # 2024-05-06T00:00:00Z
 END = T0 + DAY
@@ -123,19 +123,19 @@ class Lines:
 class FakeResolver:
     """Answers every lookup with `result`, or with `per_domain[domain]` when given."""
 
-    def __init__(self, result: RecordResult, **per_domain: RecordResult) -> None:
+    def __init__(self, result: TlsrptRecordResult, **per_domain: TlsrptRecordResult) -> None:
         self.result = result
         self.per_domain = {domain.replace("_", "."): found
                            for domain, found in per_domain.items()}
         self.calls: list[str] = []
 
-    def lookup(self, domain: str) -> RecordResult:
+    def lookup(self, domain: str) -> TlsrptRecordResult:
         self.calls.append(domain)
         return self.per_domain.get(domain, self.result)
 
 
 def no_dns() -> FakeResolver:
-    return FakeResolver(RecordResult(RecordOutcome.NOT_FOUND))
+    return FakeResolver(TlsrptRecordResult(TlsrptRecordOutcome.NOT_FOUND))
 
 
 def run(config: Config, store: SqliteEventStore, now: int, post: Callable[..., Any],
@@ -391,7 +391,7 @@ def test_no_destinations_is_done_without_sending(tmp_path: Path, store: SqliteEv
                                                  trusting_post: Callable[..., Any]) -> None:
     config = write_config(tmp_path / "c.toml", relay_port=mail_server.port)
     store.add(events(destinations=None))
-    resolver = FakeResolver(RecordResult(RecordOutcome.NOT_FOUND))
+    resolver = FakeResolver(TlsrptRecordResult(TlsrptRecordOutcome.NOT_FOUND))
     log = Lines()
     summary = run(config, store, SEND_AT, trusting_post, resolver=resolver, log=log)
     assert resolver.calls == [DOMAIN]
@@ -411,7 +411,7 @@ def test_record_destinations_are_used_when_events_carry_none(
         trusting_post: Callable[..., Any]) -> None:
     config = write_config(tmp_path / "c.toml", relay_port=mail_server.port)
     store.add(events(destinations=None))
-    resolver = FakeResolver(RecordResult(RecordOutcome.OK,
+    resolver = FakeResolver(TlsrptRecordResult(TlsrptRecordOutcome.OK,
                                          destinations=("mailto:rua@example.org",)))
     summary = run(config, store, SEND_AT, trusting_post, resolver=resolver)
     assert summary.delivered == 1 and summary.done == 1
@@ -427,7 +427,7 @@ def test_tempfail_record_lookup_is_retried_then_given_up(
     net_id = f"{T0}_{END - 1}_example.net"
     net_send_at = send_at("example.net", T0, END, 10800)
     start = max(SEND_AT, net_send_at)
-    tempfail = RecordResult(RecordOutcome.TEMPFAIL, reason="DNS error: timeout")
+    tempfail = TlsrptRecordResult(TlsrptRecordOutcome.TEMPFAIL, reason="DNS error: timeout")
     resolver = FakeResolver(tempfail)
     summary = run(config, store, start, trusting_post, resolver=resolver)
     assert summary.deferred == 2 and summary.rendered == 0
@@ -439,8 +439,8 @@ def test_tempfail_record_lookup_is_retried_then_given_up(
     assert run(config, store, start + 299, trusting_post, resolver=resolver).deferred == 0
     assert len(resolver.calls) == 2
     # example.org's record comes back; example.net's stays broken
-    resolver = FakeResolver(tempfail, example_org=RecordResult(
-        RecordOutcome.OK, destinations=("mailto:rua@example.org",)))
+    resolver = FakeResolver(tempfail, example_org=TlsrptRecordResult(
+        TlsrptRecordOutcome.OK, destinations=("mailto:rua@example.org",)))
     summary = run(config, store, start + 300, trusting_post, resolver=resolver)
     assert summary.rendered == 1 and summary.delivered == 1 and summary.deferred == 1
     assert event_count(store) == 3
@@ -814,8 +814,8 @@ def test_dry_run_is_unchanged_by_the_scheduler(tmp_path: Path, mail_server: Any)
 def test_fake_transport_results_map_to_unit_states(tmp_path: Path, store: SqliteEventStore,
                                                    trusting_post: Callable[..., Any]) -> None:
     config = write_config(tmp_path / "c.toml", relay_port=2525)
-    outcomes = [DeliveryResult(Outcome.TEMPORARY, "421 busy"),
-                DeliveryResult(Outcome.DELIVERED, "250 ok")]
+    outcomes = [DeliveryResult(DeliveryOutcome.TEMPORARY, "421 busy"),
+                DeliveryResult(DeliveryOutcome.DELIVERED, "250 ok")]
     sent: list[bytes] = []
 
     def fake_send(relay: Any, *, mail_from: str, recipients: list[str],

@@ -15,12 +15,12 @@ import engine
 from engine.reporting.counts import count_events
 from engine.reporting.intake.normalise import EventError, normalise_event
 from engine.reporting.model import Event
-from engine.reporting.intake.jsonl import BATCH, LineTemplates, RecordResult, record_lines
+from engine.reporting.intake.jsonl import BATCH, LineTemplates, RecordLinesResult, record_lines
 from engine.reporting.store.sqlite.events import SqliteEventStore
 
 NOW = 1714960000
 DAY = 86400
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +31,9 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> engine.Config:
     return engine.load_config(path)
 
 
-def plain(config: engine.Config, lines: list[str]) -> tuple[RecordResult, list[Event]]:
+def plain(config: engine.Config, lines: list[str]) -> tuple[RecordLinesResult, list[Event]]:
     """What record_lines must give: every line parsed and normalised on its own."""
-    result = RecordResult()
+    result = RecordLinesResult()
     events: list[Event] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():

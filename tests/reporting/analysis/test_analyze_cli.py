@@ -11,7 +11,7 @@ import pytest
 
 from engine.cli import main
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def test_a_report_with_failures_is_summarised_with_advice(

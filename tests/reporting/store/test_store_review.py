@@ -22,7 +22,7 @@ from engine.reporting.intake.normalise import EventError, Normaliser, normalise_
 from engine.reporting.model import Event, FailureDetail, Policy
 from engine.reporting.intake.jsonl import LineTemplates, record_lines
 from engine.reporting.store.sqlite.events import SqliteEventStore
-from tests.reporting.test_record import NOW, assert_counted, first_wins, line, plain
+from tests.reporting.intake.test_jsonl import NOW, assert_counted, first_wins, line, plain
 
 DAY = 86400
 

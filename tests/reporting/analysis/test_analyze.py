@@ -26,10 +26,10 @@ from engine.reporting.send.build import build_report, filename
 from engine.reporting.send.message import build_message, compress
 from engine.reporting.model import Event, FailureDetail, Policy
 from engine.reporting.sign import sign_message
-from tests.reporting.bounded import MIB, guarded
+from tests.reporting.analysis.bounded import MIB, guarded
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-KEYS = Path(__file__).resolve().parents[2] / "examples" / "keys"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+KEYS = Path(__file__).resolve().parents[3] / "examples" / "keys"
 T_2016_04_01 = 1459468800
 T_2024_06_03 = 1717372800
 #: RFC 8460 3 makes DKIM mandatory (the default); the fixtures' emails are unsigned

@@ -9,7 +9,7 @@ from typing import Any
 from engine.reporting.send.build import build_report
 from engine.reporting.model import Event, FailureDetail, Policy
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def shape(value: Any) -> Any:

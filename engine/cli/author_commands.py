@@ -36,7 +36,7 @@ def command_test(args: argparse.Namespace) -> int:
         try:
             files.append(read_case_file(path))
         except ConfigError as err:  # CaseFileError, or the file cannot be read at all
-            if any(d.code == "E002" for d in err.diagnostics):
+            if err.unreadable:
                 raise UsageError(f"cannot read {path}: {err.diagnostics[0].message}") from None
             sources = {d.file: text for d in err.diagnostics
                        if (text := _text_of(d.file)) is not None}
@@ -120,7 +120,7 @@ def _reads_text(reads: Any) -> str:
 
 def trace_text(found: Trace) -> str:
     """`tlsrpt explain` for people."""
-    from engine.config.trace import Outcome, typed_text, value_type
+    from engine.config.trace import ConditionOutcome, typed_text, value_type
     from engine.testing.run import show
     lines: list[str] = []
     if found.chosen is None and found.error is None:
@@ -133,7 +133,7 @@ def trace_text(found: Trace) -> str:
         lines.append(f"    if   {rule.condition}")
         lines.append(f"    then {rule.value}")
         reads = f" with {_reads_text(rule.reads)}" if rule.reads and \
-            rule.outcome is not Outcome.NOT_EVALUATED else ""
+            rule.outcome is not ConditionOutcome.NOT_EVALUATED else ""
         lines.append(f"    -> {rule.outcome.value}{reads}")
     if found.default is not None and (found.default or found.chosen is not None):
         where = "built-in default" if found.default_origin == "default" else (

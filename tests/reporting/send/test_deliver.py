@@ -26,7 +26,7 @@ trustme = pytest.importorskip("trustme")
 from engine.reporting.send.deliver import (  # noqa: E402
     CONTENT_TYPE,
     DeliveryResult,
-    Outcome,
+    DeliveryOutcome,
     RelaySettings,
     post_report,
     send_mail,
@@ -146,7 +146,7 @@ def test_plain_relay_receives_the_built_message_byte_for_byte(
     message = report_message(recipients)
     result = send_mail(RelaySettings(HOST, relay.port, timeout=10), mail_from="noreply-tls@example.com",
                        recipients=recipients, message=message)
-    assert result == DeliveryResult(Outcome.DELIVERED, "250 2.0.0 Ok: queued as TEST1")
+    assert result == DeliveryResult(DeliveryOutcome.DELIVERED, "250 2.0.0 Ok: queued as TEST1")
     [arrived] = relay.recorder.arrived
     assert arrived.mail_from == "noreply-tls@example.com"
     assert arrived.rcpt_tos == recipients
@@ -158,7 +158,7 @@ def test_dots_and_line_endings_survive(smtp_relay: RelayFactory) -> None:
     relay = smtp_relay()
     result = send_mail(RelaySettings(HOST, relay.port, timeout=10), mail_from="",
                        recipients=["a@example.net"], message=TRICKY)
-    assert result.outcome is Outcome.DELIVERED
+    assert result.outcome is DeliveryOutcome.DELIVERED
     [arrived] = relay.recorder.arrived
     assert arrived.content == TRICKY
     assert arrived.mail_from == "<>"
@@ -170,7 +170,7 @@ def test_starttls_with_ca_file(smtp_relay: RelayFactory, pki: Any) -> None:
                              ca_file=pki.ca_file)
     result = send_mail(settings, mail_from="noreply-tls@example.com",
                        recipients=["a@example.net"], message=TRICKY)
-    assert result.outcome is Outcome.DELIVERED, result
+    assert result.outcome is DeliveryOutcome.DELIVERED, result
     [arrived] = relay.recorder.arrived
     assert arrived.tls and arrived.content == TRICKY
 
@@ -183,7 +183,7 @@ def test_starttls_untrusted_certificate_is_temporary(smtp_relay: RelayFactory, p
                              ca_file=None if ca == "system" else pki.other_ca_file)
     result = send_mail(settings, mail_from="noreply-tls@example.com",
                        recipients=["a@example.net"], message=TRICKY)
-    assert result.outcome is Outcome.TEMPORARY
+    assert result.outcome is DeliveryOutcome.TEMPORARY
     assert "CERTIFICATE_VERIFY_FAILED" in result.detail or "certificate" in result.detail
     assert relay.recorder.arrived == []
 
@@ -192,14 +192,14 @@ def test_starttls_without_verification(smtp_relay: RelayFactory, pki: Any) -> No
     relay = smtp_relay(tls_context=pki.server_context, require_starttls=True)
     settings = RelaySettings(HOST, relay.port, security="starttls", timeout=10, verify=False)
     result = send_mail(settings, mail_from="", recipients=["a@example.net"], message=TRICKY)
-    assert result.outcome is Outcome.DELIVERED
+    assert result.outcome is DeliveryOutcome.DELIVERED
 
 
 def test_starttls_not_offered_is_temporary(smtp_relay: RelayFactory) -> None:
     relay = smtp_relay()
     settings = RelaySettings(HOST, relay.port, security="starttls", timeout=10)
     result = send_mail(settings, mail_from="", recipients=["a@example.net"], message=TRICKY)
-    assert result.outcome is Outcome.TEMPORARY
+    assert result.outcome is DeliveryOutcome.TEMPORARY
     assert "does not offer STARTTLS" in result.detail
     assert relay.recorder.arrived == []
 
@@ -209,13 +209,13 @@ def test_implicit_tls(smtp_relay: RelayFactory, pki: Any) -> None:
     settings = RelaySettings(HOST, relay.port, security="tls", timeout=10, ca_file=pki.ca_file)
     result = send_mail(settings, mail_from="noreply-tls@example.com",
                        recipients=["a@example.net"], message=TRICKY)
-    assert result.outcome is Outcome.DELIVERED, result
+    assert result.outcome is DeliveryOutcome.DELIVERED, result
     [arrived] = relay.recorder.arrived
     assert arrived.tls and arrived.content == TRICKY
 
     untrusted = RelaySettings(HOST, relay.port, security="tls", timeout=10)
     assert send_mail(untrusted, mail_from="", recipients=["a@example.net"],
-                     message=TRICKY).outcome is Outcome.TEMPORARY
+                     message=TRICKY).outcome is DeliveryOutcome.TEMPORARY
 
 
 def test_authentication(smtp_relay: RelayFactory, pki: Any) -> None:
@@ -229,15 +229,15 @@ def test_authentication(smtp_relay: RelayFactory, pki: Any) -> None:
                          recipients=["a@example.net"], message=TRICKY)
 
     without = attempt()
-    assert without.outcome is Outcome.TEMPORARY  # MAIL refused with 530: the relay is ours
+    assert without.outcome is DeliveryOutcome.TEMPORARY  # MAIL refused with 530: the relay is ours
     assert "530" in without.detail
     wrong = attempt(username="reporter", password="wrong")
-    assert wrong.outcome is Outcome.TEMPORARY
+    assert wrong.outcome is DeliveryOutcome.TEMPORARY
     assert "535" in wrong.detail
     assert relay.recorder.arrived == []
 
     right = attempt(username="reporter", password="s3cret")
-    assert right.outcome is Outcome.DELIVERED, right
+    assert right.outcome is DeliveryOutcome.DELIVERED, right
     [arrived] = relay.recorder.arrived
     assert arrived.authenticated and arrived.content == TRICKY
 
@@ -248,21 +248,21 @@ def test_auth_not_offered_is_temporary(smtp_relay: RelayFactory) -> None:
     settings = RelaySettings(HOST, relay.port, timeout=10, username="reporter",
                              password="s3cret")
     result = send_mail(settings, mail_from="", recipients=["a@example.net"], message=TRICKY)
-    assert result.outcome is Outcome.TEMPORARY
+    assert result.outcome is DeliveryOutcome.TEMPORARY
     assert "does not offer AUTH" in result.detail
 
 
 @pytest.mark.parametrize(("recipients", "outcome", "delivered"), [
-    (["temp1@example.net"], Outcome.TEMPORARY, False),
-    (["perm1@example.net"], Outcome.PERMANENT, False),
-    (["perm1@example.net", "perm2@example.net"], Outcome.PERMANENT, False),
-    (["temp1@example.net", "perm1@example.net"], Outcome.TEMPORARY, False),
-    (["a@example.net", "perm1@example.net"], Outcome.PERMANENT, True),
-    (["a@example.net", "temp1@example.net"], Outcome.TEMPORARY, True),
-    (["a@example.net", "temp1@example.net", "perm1@example.net"], Outcome.TEMPORARY, True),
+    (["temp1@example.net"], DeliveryOutcome.TEMPORARY, False),
+    (["perm1@example.net"], DeliveryOutcome.PERMANENT, False),
+    (["perm1@example.net", "perm2@example.net"], DeliveryOutcome.PERMANENT, False),
+    (["temp1@example.net", "perm1@example.net"], DeliveryOutcome.TEMPORARY, False),
+    (["a@example.net", "perm1@example.net"], DeliveryOutcome.PERMANENT, True),
+    (["a@example.net", "temp1@example.net"], DeliveryOutcome.TEMPORARY, True),
+    (["a@example.net", "temp1@example.net", "perm1@example.net"], DeliveryOutcome.TEMPORARY, True),
 ])
 def test_refused_recipients(smtp_relay: RelayFactory, recipients: list[str],
-                            outcome: Outcome, delivered: bool) -> None:
+                            outcome: DeliveryOutcome, delivered: bool) -> None:
     relay = smtp_relay()
     result = send_mail(RelaySettings(HOST, relay.port, timeout=10), mail_from="",
                        recipients=recipients, message=TRICKY)
@@ -280,12 +280,12 @@ def test_refused_recipients(smtp_relay: RelayFactory, recipients: list[str],
 
 
 @pytest.mark.parametrize(("reply", "outcome"), [
-    ("450 4.3.0 queue full", Outcome.TEMPORARY),
-    ("451 4.3.0 local error", Outcome.TEMPORARY),
-    ("550 5.7.1 message rejected", Outcome.PERMANENT),
-    ("554 5.6.0 content rejected", Outcome.PERMANENT),
+    ("450 4.3.0 queue full", DeliveryOutcome.TEMPORARY),
+    ("451 4.3.0 local error", DeliveryOutcome.TEMPORARY),
+    ("550 5.7.1 message rejected", DeliveryOutcome.PERMANENT),
+    ("554 5.6.0 content rejected", DeliveryOutcome.PERMANENT),
 ])
-def test_data_refused(smtp_relay: RelayFactory, reply: str, outcome: Outcome) -> None:
+def test_data_refused(smtp_relay: RelayFactory, reply: str, outcome: DeliveryOutcome) -> None:
     relay = smtp_relay(Recorder(data_reply=reply))
     result = send_mail(RelaySettings(HOST, relay.port, timeout=10), mail_from="",
                        recipients=["a@example.net"], message=TRICKY)
@@ -296,7 +296,7 @@ def test_data_refused(smtp_relay: RelayFactory, reply: str, outcome: Outcome) ->
 def test_nothing_listening_is_temporary() -> None:
     result = send_mail(RelaySettings(HOST, free_port(), timeout=5), mail_from="",
                        recipients=["a@example.net"], message=TRICKY)
-    assert result.outcome is Outcome.TEMPORARY
+    assert result.outcome is DeliveryOutcome.TEMPORARY
     assert "ConnectionRefusedError" in result.detail
 
 
@@ -307,7 +307,7 @@ def test_silent_relay_times_out() -> None:
         settings = RelaySettings(HOST, listener.getsockname()[1], timeout=0.3)
         result = send_mail(settings, mail_from="", recipients=["a@example.net"],
                            message=TRICKY)
-    assert result.outcome is Outcome.TEMPORARY
+    assert result.outcome is DeliveryOutcome.TEMPORARY
     assert "timed out" in result.detail
 
 
@@ -316,7 +316,7 @@ def test_addresses_with_line_breaks_are_permanent(smtp_relay: RelayFactory) -> N
     result = send_mail(RelaySettings(HOST, relay.port, timeout=10), mail_from="",
                        recipients=["a@example.net\r\nRCPT TO:<b@example.net>"],
                        message=TRICKY)
-    assert result.outcome is Outcome.PERMANENT
+    assert result.outcome is DeliveryOutcome.PERMANENT
     assert relay.recorder.arrived == []
 
 
@@ -332,13 +332,13 @@ def test_non_ascii_recipient_uses_smtputf8(smtp_relay: RelayFactory) -> None:
     relay = smtp_relay()
     result = send_mail(RelaySettings(HOST, relay.port, timeout=10), mail_from="",
                        recipients=["tlsrpt@bücher.example"], message=TRICKY)
-    assert result.outcome is Outcome.DELIVERED, result
+    assert result.outcome is DeliveryOutcome.DELIVERED, result
     assert relay.recorder.arrived[0].rcpt_tos == ["tlsrpt@bücher.example"]
 
     plain = smtp_relay(enable_SMTPUTF8=False)
     result = send_mail(RelaySettings(HOST, plain.port, timeout=10), mail_from="",
                        recipients=["tlsrpt@bücher.example"], message=TRICKY)
-    assert result.outcome is Outcome.PERMANENT
+    assert result.outcome is DeliveryOutcome.PERMANENT
     assert "SMTPUTF8" in result.detail
 
 
@@ -480,7 +480,7 @@ PAYLOAD = compress(b'{"organization-name":"example.com","policies":[]}', 6)
 def test_post_delivers_the_payload(https_server: HttpsServer, pki: Any) -> None:
     result = post_report(https_server.url("/ok?key=1"), PAYLOAD, ca_file=pki.ca_file,
                          timeout=10, user_agent="tlsrpt-engine/test")
-    assert result == DeliveryResult(Outcome.DELIVERED, "HTTP 200 OK")
+    assert result == DeliveryResult(DeliveryOutcome.DELIVERED, "HTTP 200 OK")
     [request] = https_server.requests
     assert request.method == "POST"
     assert request.path == "/ok?key=1"
@@ -493,18 +493,18 @@ def test_post_delivers_the_payload(https_server: HttpsServer, pki: Any) -> None:
 
 
 @pytest.mark.parametrize(("path", "outcome", "status"), [
-    ("/ok", Outcome.DELIVERED, 200),
-    ("/accepted", Outcome.DELIVERED, 202),
-    ("/moved", Outcome.PERMANENT, 301),
-    ("/missing", Outcome.PERMANENT, 404),
-    ("/teapot", Outcome.PERMANENT, 418),
-    ("/timeout", Outcome.TEMPORARY, 408),
-    ("/slow-down", Outcome.TEMPORARY, 429),
-    ("/server-error", Outcome.TEMPORARY, 500),
-    ("/unavailable", Outcome.TEMPORARY, 503),
+    ("/ok", DeliveryOutcome.DELIVERED, 200),
+    ("/accepted", DeliveryOutcome.DELIVERED, 202),
+    ("/moved", DeliveryOutcome.PERMANENT, 301),
+    ("/missing", DeliveryOutcome.PERMANENT, 404),
+    ("/teapot", DeliveryOutcome.PERMANENT, 418),
+    ("/timeout", DeliveryOutcome.TEMPORARY, 408),
+    ("/slow-down", DeliveryOutcome.TEMPORARY, 429),
+    ("/server-error", DeliveryOutcome.TEMPORARY, 500),
+    ("/unavailable", DeliveryOutcome.TEMPORARY, 503),
 ])
 def test_post_outcome_per_status(https_server: HttpsServer, pki: Any, path: str,
-                                 outcome: Outcome, status: int) -> None:
+                                 outcome: DeliveryOutcome, status: int) -> None:
     result = post_report(https_server.url(path), PAYLOAD, ca_file=pki.ca_file, timeout=10)
     assert result.outcome is outcome
     assert result.detail.startswith(f"HTTP {status} ")
@@ -513,36 +513,36 @@ def test_post_outcome_per_status(https_server: HttpsServer, pki: Any, path: str,
 
 def test_redirect_is_not_followed(https_server: HttpsServer, pki: Any) -> None:
     result = post_report(https_server.url("/moved"), PAYLOAD, ca_file=pki.ca_file, timeout=10)
-    assert result.outcome is Outcome.PERMANENT
+    assert result.outcome is DeliveryOutcome.PERMANENT
     assert "elsewhere.example" in result.detail and "not followed" in result.detail
     assert [r.path for r in https_server.requests] == ["/moved"]
 
 
 def test_slow_server_times_out(https_server: HttpsServer, pki: Any) -> None:
     result = post_report(https_server.url("/slow"), PAYLOAD, ca_file=pki.ca_file, timeout=0.5)
-    assert result.outcome is Outcome.TEMPORARY
+    assert result.outcome is DeliveryOutcome.TEMPORARY
     assert "timed out" in result.detail
 
 
 def test_large_response_body_is_not_read_completely(https_server: HttpsServer,
                                                      pki: Any) -> None:
     result = post_report(https_server.url("/big"), PAYLOAD, ca_file=pki.ca_file, timeout=10)
-    assert result.outcome is Outcome.DELIVERED
+    assert result.outcome is DeliveryOutcome.DELIVERED
 
 
 def test_certificates_are_verified_by_default(https_server: HttpsServer, pki: Any) -> None:
     untrusted = post_report(https_server.url("/ok"), PAYLOAD, timeout=10)
-    assert untrusted.outcome is Outcome.TEMPORARY
+    assert untrusted.outcome is DeliveryOutcome.TEMPORARY
     assert "CERTIFICATE_VERIFY_FAILED" in untrusted.detail
     wrong_ca = post_report(https_server.url("/ok"), PAYLOAD, ca_file=pki.other_ca_file,
                            timeout=10)
-    assert wrong_ca.outcome is Outcome.TEMPORARY
+    assert wrong_ca.outcome is DeliveryOutcome.TEMPORARY
     assert https_server.requests == []
 
     assert post_report(https_server.url("/ok"), PAYLOAD, ca_file=pki.ca_file,
-                       timeout=10).outcome is Outcome.DELIVERED
+                       timeout=10).outcome is DeliveryOutcome.DELIVERED
     assert post_report(https_server.url("/ok"), PAYLOAD, verify=False,
-                       timeout=10).outcome is Outcome.DELIVERED
+                       timeout=10).outcome is DeliveryOutcome.DELIVERED
     assert len(https_server.requests) == 2
 
 
@@ -555,13 +555,13 @@ def test_host_name_is_verified(tmp_path: Path) -> None:
     with running_https_server(context) as server:
         result = post_report(server.url("/ok"), PAYLOAD, ca_file=str(tmp_path / "ca.pem"),
                              timeout=10)
-        assert result.outcome is Outcome.TEMPORARY
+        assert result.outcome is DeliveryOutcome.TEMPORARY
         assert server.requests == []
 
 
 def test_nothing_listening_is_temporary_for_https() -> None:
     result = post_report(f"https://{HOST}:{free_port()}/", PAYLOAD, timeout=5)
-    assert result.outcome is Outcome.TEMPORARY
+    assert result.outcome is DeliveryOutcome.TEMPORARY
     assert "ConnectionRefusedError" in result.detail
 
 
@@ -571,7 +571,7 @@ def test_nothing_listening_is_temporary_for_https() -> None:
 ])
 def test_only_https_urls(url: str) -> None:
     result = post_report(url, PAYLOAD, timeout=1)
-    assert result.outcome is Outcome.PERMANENT
+    assert result.outcome is DeliveryOutcome.PERMANENT
     if url.startswith(("http:", "mailto:", "ftp:")):
         assert "only https destinations" in result.detail
 

@@ -31,7 +31,7 @@ from engine.reporting.store.sqlite.events import SqliteEventStore
 pytest.importorskip("aiosmtpd")
 pytest.importorskip("trustme")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DAY = 86400
 T0 = 1_714_953_600
 END = T0 + DAY

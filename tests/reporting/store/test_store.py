@@ -30,7 +30,7 @@ from engine.reporting.store.interface import EventStore, StoreError
 from engine.reporting.store.sqlite.events import SCHEMA_VERSION, SqliteEventStore
 from engine.reporting.store.sqlite.windows import window_mark_in
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HOUR = 3600
 T0 = 1_714_953_600  # 2024-05-06T00:00:00Z, an hour (and day) boundary
 

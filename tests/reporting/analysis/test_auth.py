@@ -19,7 +19,7 @@ from engine.reporting.send.message import build_message, compress
 from engine.reporting.model import Event, Policy
 from engine.reporting.sign import sign_message
 
-KEYS = Path(__file__).resolve().parents[2] / "examples" / "keys"
+KEYS = Path(__file__).resolve().parents[3] / "examples" / "keys"
 PEM = (KEYS / "ed25519.example.org.pem").read_text()
 PUBLIC = base64.b64encode(bytes(nacl.signing.SigningKey(
     load_private_key(PEM, "ed25519-sha256")).verify_key))
@@ -128,7 +128,7 @@ def test_a_thousand_signatures_cost_one_parse_of_the_message() -> None:
     # holds): dkimpy parsed the whole message again for each signature (about 0.1 s each here)
     import re
 
-    from tests.reporting.bounded import MIB, guarded
+    from tests.reporting.analysis.bounded import MIB, guarded
 
     data = signed("example.org", "example.org")
     field = re.match(rb"DKIM-Signature:.*?\r\n(?=[^ \t])", data, re.S)

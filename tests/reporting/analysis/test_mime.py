@@ -14,9 +14,9 @@ import pytest
 from engine.reporting.analysis.analyze import (
     LIMIT_EXCEEDED, NOT_A_REPORT, Analysis, Authentication, Limits, analyze_bytes,
 )
-from tests.reporting.bounded import MIB, guarded
+from tests.reporting.analysis.bounded import MIB, guarded
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REPORT = (FIXTURES / "mailauth-rpt02.json").read_bytes()
 UNSIGNED_OK = Authentication(require_dkim=False)
 HEAD = (b"From: reports@sender.example\r\nSubject: Report\r\nMIME-Version: 1.0\r\n"

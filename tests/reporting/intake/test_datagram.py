@@ -11,7 +11,7 @@ import pytest
 from engine.reporting.intake.datagram import DatagramError, DropReason, decode_datagram
 from engine.reporting.model import FailureDetail
 
-FIXTURE = Path(__file__).parent / "fixtures" / "handmade-collector-datagram.json"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "handmade-collector-datagram.json"
 T = 1_714_953_600
 RECORD = "v=TLSRPTv1;rua=mailto:tlsrpt@example.org"
 
