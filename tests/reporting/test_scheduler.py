@@ -41,8 +41,8 @@ from engine.reporting.send.scheduler import (
     ledger_rows,
     run_once,
     send_at,
-    suppressed,
 )
+from engine.reporting.send.destinations import suppressed
 from engine.reporting.sign import verify_message
 from engine.reporting.store.sqlite.events import SqliteEventStore
 from engine.reporting.tlsrpt_record import Outcome as RecordOutcome
