@@ -95,7 +95,7 @@ def command_record(args: argparse.Namespace) -> int:
 def command_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from engine.reporting.send.report import prepare_due, summary_line, write_dry_run
+    from engine.reporting.send.report import detail_lines, dry_run, summary_line, write_dry_run
     from engine.reporting.store.open import open_event_store
 
     config = read_reporting_config(args.config)
@@ -107,15 +107,20 @@ def command_report(args: argparse.Namespace) -> int:
     if args.out is None:
         raise UsageError("--dry-run needs --out DIR")
     held = 0
+    not_sent = 0
     count = 0
     with open_event_store(database_path(args, config)) as store:
-        for report in prepare_due(config, store, now):
+        for report in dry_run(config, store, now):
             count += 1
-            held += report.held is not None
+            held += report.decided.status == "held"
+            not_sent += report.decided.status == "not sent"
             paths = write_dry_run(report, Path(args.out))
             shown = ", ".join(str(path) for path in paths) or "nothing written"
             print(f"{summary_line(report)} -> {shown}")
-    print(f"{count} report{'s' * (count != 1)} built, {held} held", file=sys.stderr)
+            for line in detail_lines(report):
+                print(line)
+    print(f"{count} report{'s' * (count != 1)} built, {held} held, {not_sent} not sent "
+          f"(the destination rules of a real pass applied)", file=sys.stderr)
     return EXIT_FINDINGS if held else EXIT_OK
 
 
@@ -254,8 +259,9 @@ def register(commands: Any) -> None:
                     "[report.relay], HTTPS POST), retry failed ones on the backoff schedule "
                     "and delete the events of finished reports. Logs one structured event "
                     "per action (shown with --log-level info) and prints a summary line. "
-                    "With --dry-run the signed .eml and .json.gz of every closed window are "
-                    "written to --out and nothing is sent or changed.")
+                    "With --dry-run every closed window goes through the same render and "
+                    "destination rules (suppress, bcc, send-all-success); the signed .eml "
+                    "and .json.gz are written to --out and nothing is sent or changed.")
     report.add_argument("config", metavar="CONFIG", help="configuration file")
     store_options(report, "the current time (default: now)")
     report.add_argument("--dry-run", action="store_true", help="write files, send nothing")

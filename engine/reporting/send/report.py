@@ -1,10 +1,11 @@
-"""`tlsrpt report`: build every closed window's report, package it, sign it.
+"""`tlsrpt report --dry-run`: the scheduler's RENDER decision with a file transport.
 
-For each (domain, window) the store says is due, the domain's settings come typed from the
-configuration; the events become the RFC 8460 JSON (bounded by max-size), gzip, the
-multipart/report message and its DKIM signatures. `--dry-run` writes the signed `.eml` and the
-`.json.gz` to a folder and changes nothing in the store; delivery (and deleting events once
-every destination is final) belongs to the scheduler.
+Every closed window (its send time not waited for) goes through `render.render_key`, the
+same code a real pass runs, so `max-destinations`, `suppress`, `bcc` and `send-all-success`
+apply alike. A ready report's `.json.gz` and signed `.eml` are written to a folder instead
+of being stored and sent; nothing in the store or its ledger changes. The TLSRPT record is
+not looked up (a dry run works offline): a report whose events carried no destination is
+written without a message, and its output says the record decides at send time.
 """
 
 from __future__ import annotations
@@ -12,105 +13,88 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote
 
 from engine.config.config import Config
-from engine.config.signatures import SignatureConfig, signature_ids
-from engine.reporting.send.build import BuiltReport, build_from_counts, filename
-from engine.reporting.send.message import build_message, compress
-from engine.reporting.sign import SigningError, sign_message
+from engine.reporting.send.build import report_id
+from engine.reporting.send.render import KeyRender, NotLookedUp, render_key, send_settings
 from engine.reporting.store.interface import EventStore
+
+__all__ = ["DryRunReport", "detail_lines", "dry_run", "summary_line", "write_dry_run"]
 
 
 @dataclass(frozen=True, slots=True)
-class PreparedReport:
-    """One window's report, ready to deliver (or held, with the reason)."""
+class DryRunReport:
+    """One window's decision, as a real pass would take it."""
 
     domain: str
-    start: int
-    end: int
-    built: BuiltReport
-    filename: str
-    payload: bytes | None          # the gzipped JSON
-    message: bytes | None          # the signed email (None: no mail destination, or held)
-    mail_recipients: tuple[str, ...]
-    https_destinations: tuple[str, ...]
-    held: str | None = None        # why the report cannot be sent now
+    report_id: str
+    decided: KeyRender
 
 
-def mailto_address(uri: str) -> str | None:
-    """The address of a `mailto:` URI (its query, if any, dropped), or None."""
-    if not uri.lower().startswith("mailto:"):
-        return None
-    address = unquote(uri[len("mailto:"):].split("?", 1)[0]).strip()
-    return address or None
-
-
-def prepare(config: Config, store: EventStore, domain: str, start: int, end: int,
-            now: int) -> PreparedReport:
-    settings = config.tls_aggregate(domain)
-    submitter = config.submitter(domain)
-    contact = settings.contact_info or f"postmaster@{submitter}"
-    built = build_from_counts(store.counts(domain, start, end), domain=domain, start=start,
-                              end=end, organization_name=settings.org_name,
-                              contact_info=contact, max_size=settings.max_size)
-    unique_id, _ = config.typed("report.tls.aggregate.unique-id", {"rcpt_domain": domain})
-    name = filename(submitter, domain, start, end, unique_id or None)
-    if built.oversize or built.json is None:
-        return PreparedReport(domain, start, end, built, name, None, None, (), (),
-                              held="larger than max-size even without failure details")
-    level, _ = config.typed("report.tls.aggregate.compression-level", {"rcpt_domain": domain})
-    most, _ = config.typed("report.tls.aggregate.max-destinations", {"rcpt_domain": domain})
-    # No event carried destinations: the TLSRPT record is looked up by the scheduler, so a
-    # dry run has none to show.
-    destinations = list(built.destinations or ())[:max(int(most), 0)]
-    recipients = tuple(address for address in map(mailto_address, destinations) if address)
-    https = tuple(uri for uri in destinations if uri.lower().startswith("https:"))
-    payload = compress(built.json, min(max(int(level), 1), 9))
-    if not recipients:
-        return PreparedReport(domain, start, end, built, name, payload, None, recipients, https)
-    message = build_message(payload_gz=payload, report_id=built.report_id, report_domain=domain,
-                            submitter=submitter, from_name=settings.from_name,
-                            from_address=settings.from_address, recipients=recipients,
-                            filename=name, date=now)
-    sections = signature_ids(config.values)
-    signatures = [SignatureConfig(identifier, sections.get(identifier, {}))
-                  for identifier in settings.sign]
-    try:
-        signed = sign_message(message, signatures)
-    except SigningError as err:
-        return PreparedReport(domain, start, end, built, name, payload, None, recipients, https,
-                              held=str(err))
-    return PreparedReport(domain, start, end, built, name, payload, signed, recipients, https)
-
-
-def prepare_due(config: Config, store: EventStore, now: int) -> Iterator[PreparedReport]:
-    """Every report whose window has closed by `now`, oldest first."""
+def dry_run(config: Config, store: EventStore, now: int) -> Iterator[DryRunReport]:
+    """Every window closed by `now` that holds events, oldest first."""
     for domain, start, end in store.due_windows(now):
-        yield prepare(config, store, domain, start, end, now)
+        counts = store.counts(domain, start, end)
+        if not counts.policies:
+            continue
+        decided = render_key(config, counts, domain, start, end, send_settings(config, domain),
+                             now, NotLookedUp)
+        yield DryRunReport(domain, report_id(domain, start, end), decided)
 
 
-def write_dry_run(report: PreparedReport, out: Path) -> list[Path]:
-    """Write the report's `.json.gz` and signed `.eml` into `out`; returns the paths."""
+def write_dry_run(report: DryRunReport, out: Path) -> list[Path]:
+    """Write a ready report's `.json.gz` and signed `.eml` into `out`; returns the paths."""
+    rendered = report.decided.rendered
+    if rendered is None:
+        return []
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    if report.payload is not None:
-        path = out / report.filename
-        path.write_bytes(report.payload)
-        written.append(path)
-    if report.message is not None:
-        path = out / (report.built.report_id + ".eml")
-        path.write_bytes(report.message)
-        written.append(path)
+    written = [out / rendered.filename]
+    written[0].write_bytes(rendered.payload)
+    if rendered.message is not None:
+        written.append(out / (rendered.report_id + ".eml"))
+        written[1].write_bytes(rendered.message)
     return written
 
 
-def summary_line(report: PreparedReport) -> str:
-    built = report.built
-    status = f"HELD ({report.held})" if report.held else "ready"
+def summary_line(report: DryRunReport) -> str:
+    """`<report-id>: <status>; <what the report holds>, <n> destinations`."""
+    decided = report.decided
+    if decided.status == "ready":
+        status = "ready"
+    elif decided.status == "held":
+        status = f"HELD ({decided.reason})"
+    else:
+        status = f"NOT SENT ({decided.outcome}: {decided.reason})"
+    built = decided.built
+    if built is None:
+        return f"{report.report_id}: {status}"
     size = len(built.json) if built.json is not None else 0
-    destinations = len(report.mail_recipients) + len(report.https_destinations)
-    return (f"{built.report_id}: {status}; {built.policies} "
+    plan = decided.plan
+    destinations = len(plan.recipients) + len(plan.https) if plan is not None else 0
+    return (f"{report.report_id}: {status}; {built.policies} "
             f"polic{'y' if built.policies == 1 else 'ies'}, {built.successes} successful and "
             f"{built.failures} failed sessions, {size} bytes of JSON, {destinations} "
             f"destination{'s' * (destinations != 1)}")
+
+
+def detail_lines(report: DryRunReport) -> list[str]:
+    """Indented lines under the summary: where the report would go and what was left out."""
+    decided = report.decided
+    plan = decided.plan
+    lines: list[str] = []
+    if not decided.record_looked_up:
+        lines.append(f"  to: the TLSRPT record of {report.domain}, looked up at send time "
+                     f"(not in a dry run)")
+    if plan is None:
+        return lines
+    targets = [f"mailto:{address}" for address in plan.recipients] + list(plan.https)
+    if targets:
+        lines.append("  to: " + ", ".join(targets))
+    for uri, entry in plan.suppressed:
+        lines.append(f"  suppressed: {uri} (suppress entry {entry})")
+    for uri in plan.unsupported:
+        lines.append(f"  skipped: {uri} (only mailto: and https: are supported)")
+    if plan.copies:
+        lines.append("  bcc: " + ", ".join(f"mailto:{address}" for address in plan.copies)
+                     + " (a copy of its own)")
+    return lines

@@ -67,14 +67,11 @@ from typing import Any, Final, Protocol
 
 from engine import log as structured_log
 from engine.config.config import Config
-from engine.config.signatures import SignatureConfig, signature_ids
 from engine.reporting.send import deliver
 from engine.reporting.store import ledger
-from engine.reporting.send.build import build_from_counts, filename, report_id
+from engine.reporting.send.build import report_id
 from engine.reporting.send.deliver import DeliveryOutcome, DeliveryResult, RelaySettings
-from engine.reporting.send.message import build_message, compress
-from engine.reporting.send.report import mailto_address
-from engine.reporting.sign import SigningError, sign_message
+from engine.reporting.send.render import KeyRender, SendSettings, render_key, send_settings
 from engine.reporting.store.interface import EventStore
 from engine.reporting.tlsrpt_record import TlsrptRecordOutcome
 from engine.reporting.tlsrpt_record import TlsrptRecordResult
@@ -184,21 +181,6 @@ class RunSummary:
         return bool(self.held or self.failed or self.expired or self.purged or self.errors)
 
 
-@dataclass(frozen=True, slots=True)
-class _DomainSettings:
-    delay: int
-    retry_max_age: int
-    send_all_success: bool
-    suppress: tuple[str, ...]
-    bcc: tuple[str, ...]
-    max_destinations: int
-    compression_level: int
-    unique_id: str | None
-    https_timeout: int
-    https_verify: bool
-    retention: int
-
-
 class _Pass:
     """The state of one `run_once` call."""
 
@@ -214,7 +196,7 @@ class _Pass:
         self.log = log
         self.stop = stop
         self.summary = RunSummary()
-        self._settings: dict[str, _DomainSettings] = {}
+        self._settings: dict[str, SendSettings] = {}
         self._relay: RelaySettings | str | None = None
 
     # -- helpers ----------------------------------------------------------------------------
@@ -226,28 +208,10 @@ class _Pass:
         if self.log is not None:
             self.log(action)
 
-    def settings(self, domain: str) -> _DomainSettings:
+    def settings(self, domain: str) -> SendSettings:
         found = self._settings.get(domain)
         if found is None:
-            variables = {"rcpt_domain": domain}
-
-            def typed(name: str) -> Any:
-                return self.config.typed(_TLS + name, variables)[0]
-
-            unique = typed("unique-id")
-            found = _DomainSettings(
-                delay=max(int(typed("delay")), 0),
-                retry_max_age=max(int(typed("retry-max-age")), 0),
-                send_all_success=bool(typed("send-all-success")),
-                suppress=tuple(str(item) for item in typed("suppress") or ()),
-                bcc=tuple(str(item) for item in typed("bcc") or ()),
-                max_destinations=max(int(typed("max-destinations")), 0),
-                compression_level=min(max(int(typed("compression-level")), 1), 9),
-                unique_id=str(unique) if unique else None,
-                https_timeout=max(int(typed("https-timeout")), 1),
-                https_verify=bool(typed("https-verify")),
-                retention=max(int(typed("sent-log-retention")), 0))
-            self._settings[domain] = found
+            found = self._settings[domain] = send_settings(self.config, domain)
         return found
 
     def relay(self) -> RelaySettings | str:
@@ -301,138 +265,77 @@ class _Pass:
                          error=f"{type(err).__name__}: {err}")
 
     def render(self, domain: str, start: int, end: int, key_id: str, due: int,
-               settings: _DomainSettings) -> bool:
+               settings: SendSettings) -> bool:
         """Render one key; False when its events changed meanwhile (render it again)."""
         mark = self.store.ledger.event_mark(domain, start, end)
         counts = self.store.counts(domain, start, end)
         if not counts.policies:
             return True
-        aggregate = self.config.tls_aggregate(domain)
-        submitter = self.config.submitter(domain)
-        contact = aggregate.contact_info or f"postmaster@{submitter}"
-        try:
-            built = build_from_counts(counts, domain=domain, start=start, end=end,
-                                 organization_name=aggregate.org_name, contact_info=contact,
-                                 max_size=aggregate.max_size)
-            name = filename(submitter, domain, start, end, settings.unique_id)
-        except ValueError as err:
-            self.hold(domain, start, end, key_id, due, f"cannot build the report: {err}")
-            return True
-        if built.oversize or built.json is None:
-            self.not_sent(domain, start, end, key_id, due, "oversize",
-                          "larger than max-size even without failure details")
-            return True
-        if not settings.send_all_success and not counts.failures:
-            self.not_sent(domain, start, end, key_id, due, "no failures",
-                          "only successful sessions and send-all-success is false")
-            return True
-
-        destinations = list(built.destinations or ())
-        if not destinations:
-            record = self.lookup(domain)
-            if record.outcome is TlsrptRecordOutcome.TEMPFAIL:
-                reason = f"TLSRPT record lookup failed temporarily ({record.reason})"
-                if self.now >= due + settings.retry_max_age:
-                    self.not_sent(domain, start, end, key_id, due, "record lookup failed",
-                                  f"{reason}; gave up after retry-max-age "
-                                  f"({settings.retry_max_age} s)", error=True)
-                    return True
-                retry = self.now + LOOKUP_RETRY
-                self.store.ledger.note_key(domain=domain, start=start, end=end,
-                                report_id=key_id, state=ledger.OPEN, send_at=due,
-                                next_try=retry, error=reason, now=self.now)
-                self.summary.deferred += 1
-                self.say(logging.INFO, "report-deferred", report=key_id, reason=reason,
-                         next_try=rfc3339(retry))
-                return True
-            if record.outcome is not TlsrptRecordOutcome.OK:
-                detail = f": {record.reason}" if record.reason else ""
-                self.not_sent(domain, start, end, key_id, due, "no destinations",
-                              f"no destination in the events and the TLSRPT record lookup "
-                              f"gave {record.outcome.value}{detail}")
-                return True
-            destinations = list(record.destinations)
-        destinations = destinations[:settings.max_destinations]
-
-        kept: list[str] = []
-        for uri in destinations:
-            entry = suppressed(uri, settings.suppress)
-            if entry is None:
-                kept.append(uri)
-            else:
+        decided = render_key(self.config, counts, domain, start, end, settings, self.now,
+                             lambda: self.record_destinations(domain, due, settings))
+        if decided.plan is not None:
+            for uri, entry in decided.plan.suppressed:
                 self.say(logging.INFO, "destination-suppressed", report=key_id,
                          destination=uri, entry=entry)
-        recipients: list[str] = []
-        units: list[tuple[str, str]] = []
-        mail_index: int | None = None
-        for uri in kept:
-            address = mailto_address(uri)
-            if address is not None:
-                if address not in recipients:
-                    recipients.append(address)
-                if mail_index is None:
-                    mail_index = len(units)
-                    units.append((ledger.MAIL, ""))
-            elif uri.lower().startswith("https:"):
-                if (ledger.HTTPS, uri) not in units:
-                    units.append((ledger.HTTPS, uri))
-            else:
+            for uri in decided.plan.unsupported:
                 self.say(logging.INFO, "destination-skipped", report=key_id, destination=uri,
                          reason="only mailto: and https: are supported")
-        if mail_index is not None:
-            units[mail_index] = (ledger.MAIL, ledger.mail_target(recipients))
-        if not units:
-            self.not_sent(domain, start, end, key_id, due, "no destinations",
-                          "no usable destination" + (" left after suppression"
-                                                     if destinations else ""))
+        if decided.status == "held":
+            self.hold(domain, start, end, key_id, due, decided.reason)
             return True
-
-        # The operator's copy: its own unit (a failing copy never holds the report back) with
-        # the same message; when the domain takes no mail, the message is addressed to the copy.
-        copies = [address for address in settings.bcc if address not in recipients]
-        if copies:
-            units.append((ledger.MAIL, ledger.mail_target(copies)))
-        addressed = recipients or copies
-
-        payload = compress(built.json, settings.compression_level)
-        message: bytes | None = None
-        if addressed:
-            try:
-                unsigned = build_message(
-                    payload_gz=payload, report_id=key_id, report_domain=domain,
-                    submitter=submitter, from_name=aggregate.from_name,
-                    from_address=aggregate.from_address, recipients=addressed, filename=name,
-                    date=self.now)
-            except ValueError as err:
-                self.hold(domain, start, end, key_id, due, f"cannot build the message: {err}")
-                return True
-            if not aggregate.sign:
-                self.say(logging.WARNING, "report-not-signed", report=key_id,
-                         reason="report.tls.aggregate.sign is empty: the message is not signed "
-                                "and receivers must ignore it (RFC 8460 3)")
-            sections = signature_ids(self.config.values)
-            signatures = [SignatureConfig(identifier, sections.get(identifier, {}))
-                          for identifier in aggregate.sign]
-            try:
-                message = sign_message(unsigned, signatures)
-            except SigningError as err:
-                self.hold(domain, start, end, key_id, due, str(err))
-                return True
+        if decided.status == "not sent":
+            self.not_sent(domain, start, end, key_id, due, decided.outcome, decided.reason,
+                          error=decided.error)
+            return True
+        if decided.status == "deferred":
+            retry = self.now + LOOKUP_RETRY
+            self.store.ledger.note_key(domain=domain, start=start, end=end,
+                            report_id=key_id, state=ledger.OPEN, send_at=due,
+                            next_try=retry, error=decided.reason, now=self.now)
+            self.summary.deferred += 1
+            self.say(logging.INFO, "report-deferred", report=key_id, reason=decided.reason,
+                     next_try=rfc3339(retry))
+            return True
+        rendered, plan, built = decided.rendered, decided.plan, decided.built
+        assert rendered is not None and plan is not None and built is not None
+        if rendered.unsigned:
+            self.say(logging.WARNING, "report-not-signed", report=key_id,
+                     reason="report.tls.aggregate.sign is empty: the message is not signed "
+                            "and receivers must ignore it (RFC 8460 3)")
+        if rendered.message is not None:
             _pause("after-sign")
-
+        units = list(plan.units)
         if not self.store.ledger.render(domain=domain, start=start, end=end,
-                             report_id=key_id, send_at=due, mark=mark, filename=name,
-                             json_bytes=built.json, payload=payload, message=message,
-                             mail_from=aggregate.from_address if addressed else None,
-                             units=units, now=self.now):
+                             report_id=key_id, send_at=due, mark=mark,
+                             filename=rendered.filename, json_bytes=rendered.json,
+                             payload=rendered.payload, message=rendered.message,
+                             mail_from=rendered.mail_from, units=units, now=self.now):
             return False
         self.summary.rendered += 1
         self.say(logging.INFO, "report-rendered", report=key_id, policies=built.policies,
                  successful=built.successes, failed=built.failures,
-                 json_bytes=len(built.json),
+                 json_bytes=len(rendered.json),
                  units=[_unit_name(kind, target) for kind, target in units])
         _pause("after-render")
         return True
+
+    def record_destinations(self, domain: str, due: int,
+                            settings: SendSettings) -> Sequence[str] | KeyRender:
+        """The TLSRPT record's destinations, or what to do when it gives none."""
+        record = self.lookup(domain)
+        if record.outcome is TlsrptRecordOutcome.TEMPFAIL:
+            reason = f"TLSRPT record lookup failed temporarily ({record.reason})"
+            if self.now >= due + settings.retry_max_age:
+                return KeyRender("not sent", outcome="record lookup failed",
+                                 reason=f"{reason}; gave up after retry-max-age "
+                                        f"({settings.retry_max_age} s)", error=True)
+            return KeyRender("deferred", reason=reason)
+        if record.outcome is not TlsrptRecordOutcome.OK:
+            detail = f": {record.reason}" if record.reason else ""
+            return KeyRender("not sent", outcome="no destinations",
+                             reason=f"no destination in the events and the TLSRPT record "
+                                    f"lookup gave {record.outcome.value}{detail}")
+        return list(record.destinations)
 
     def hold(self, domain: str, start: int, end: int, key_id: str, due: int,
              reason: str) -> None:
@@ -503,7 +406,7 @@ class _Pass:
                               next_attempt=next_attempt, error=result.detail)
         self.say(level, event, **fields)
 
-    def try_unit(self, due: ledger.DueUnit, settings: _DomainSettings) -> DeliveryResult:
+    def try_unit(self, due: ledger.DueUnit, settings: SendSettings) -> DeliveryResult:
         unit = due.unit
         try:
             if unit.kind == ledger.MAIL:
@@ -602,43 +505,6 @@ class _Pass:
                 times.append(due)
         found = [t for t in times if t is not None]
         return min(found) if found else None
-
-
-def suppressed(uri: str, entries: Sequence[str]) -> str | None:
-    """The `suppress` entry that removes destination `uri`, or None.
-
-    An entry with a scheme (`mailto:`, `https:`) is a URI prefix (compared without regard to
-    case); one with `@` is an address (a `mailto:` destination's address, case-insensitive);
-    anything else is a domain: it removes mail addresses and https hosts in that domain or
-    below it."""
-    lowered = uri.lower()
-    address = mailto_address(uri)
-    host: str | None = None
-    if address is not None:
-        host = address.rpartition("@")[2].lower().rstrip(".")
-    elif lowered.startswith("https:"):
-        from urllib.parse import urlsplit
-
-        try:
-            host = (urlsplit(uri).hostname or "").rstrip(".") or None
-        except ValueError:
-            host = None
-    for raw in entries:
-        entry = raw.strip()
-        if not entry:
-            continue
-        folded = entry.lower()
-        if folded.startswith(("mailto:", "https:", "http:")):
-            if lowered.startswith(folded):
-                return entry
-        elif "@" in folded:
-            if address is not None and address.lower() == folded:
-                return entry
-        else:
-            domain = folded.strip(".")
-            if host is not None and (host == domain or host.endswith("." + domain)):
-                return entry
-    return None
 
 
 def _unit_name(kind: str, target: str) -> str:

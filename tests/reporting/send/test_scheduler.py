@@ -40,9 +40,9 @@ from engine.reporting.send.scheduler import (
     jitter,
     run_once,
     send_at,
-    suppressed,
 )
 from engine.reporting.send.status import ledger_rows
+from engine.reporting.send.destinations import suppressed
 from engine.reporting.sign import verify_message
 from engine.reporting.store.sqlite.events import SqliteEventStore
 from engine.reporting.tlsrpt_record import TlsrptRecordOutcome
