@@ -54,19 +54,17 @@ def prepare(config: Config, store: EventStore, domain: str, start: int, end: int
     built = build_from_counts(store.counts(domain, start, end), domain=domain, start=start,
                               end=end, organization_name=settings.org_name,
                               contact_info=contact, max_size=settings.max_size)
-    unique_id, _ = config.typed("report.tls.aggregate.unique-id", {"rcpt_domain": domain})
-    name = filename(submitter, domain, start, end, unique_id or None)
+    delivery = config.delivery(domain)
+    name = filename(submitter, domain, start, end, delivery.unique_id)
     if built.oversize or built.json is None:
         return PreparedReport(domain, start, end, built, name, None, None, (), (),
                               held="larger than max-size even without failure details")
-    level, _ = config.typed("report.tls.aggregate.compression-level", {"rcpt_domain": domain})
-    most, _ = config.typed("report.tls.aggregate.max-destinations", {"rcpt_domain": domain})
     # No event carried destinations: the TLSRPT record is looked up by the scheduler, so a
     # dry run has none to show.
-    destinations = list(built.destinations or ())[:max(int(most), 0)]
+    destinations = list(built.destinations or ())[:delivery.max_destinations]
     recipients = tuple(address for address in map(mailto_address, destinations) if address)
     https = tuple(uri for uri in destinations if uri.lower().startswith("https:"))
-    payload = compress(built.json, min(max(int(level), 1), 9))
+    payload = compress(built.json, delivery.compression_level)
     if not recipients:
         return PreparedReport(domain, start, end, built, name, payload, None, recipients, https)
     message = build_message(payload_gz=payload, report_id=built.report_id, report_domain=domain,

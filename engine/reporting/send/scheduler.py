@@ -68,6 +68,7 @@ from typing import Any, Final, Protocol
 
 from engine import log as structured_log
 from engine.config.config import Config
+from engine.config.sections import DeliverySettings
 from engine.config.signatures import SignatureConfig, signature_ids
 from engine.reporting.send import deliver
 from engine.reporting.store.sqlite import ledger
@@ -97,7 +98,6 @@ SAFETY_MARGIN: Final = 7 * 86400
 RENDER_TRIES: Final = 3
 #: a pass with many reports logs `pass-progress` at most this often (seconds)
 PROGRESS_SECONDS: Final = 5.0
-_TLS: Final = "report.tls.aggregate."
 
 _paused: set[str] = set()
 
@@ -185,21 +185,6 @@ class RunSummary:
         return bool(self.held or self.failed or self.expired or self.purged or self.errors)
 
 
-@dataclass(frozen=True, slots=True)
-class _DomainSettings:
-    delay: int
-    retry_max_age: int
-    send_all_success: bool
-    suppress: tuple[str, ...]
-    bcc: tuple[str, ...]
-    max_destinations: int
-    compression_level: int
-    unique_id: str | None
-    https_timeout: int
-    https_verify: bool
-    retention: int
-
-
 class _Pass:
     """The state of one `run_once` call."""
 
@@ -215,7 +200,7 @@ class _Pass:
         self.log = log
         self.stop = stop
         self.summary = RunSummary()
-        self._settings: dict[str, _DomainSettings] = {}
+        self._settings: dict[str, DeliverySettings] = {}
         self._relay: RelaySettings | str | None = None
 
     # -- helpers ----------------------------------------------------------------------------
@@ -227,28 +212,10 @@ class _Pass:
         if self.log is not None:
             self.log(action)
 
-    def settings(self, domain: str) -> _DomainSettings:
+    def settings(self, domain: str) -> DeliverySettings:
         found = self._settings.get(domain)
         if found is None:
-            variables = {"rcpt_domain": domain}
-
-            def typed(name: str) -> Any:
-                return self.config.typed(_TLS + name, variables)[0]
-
-            unique = typed("unique-id")
-            found = _DomainSettings(
-                delay=max(int(typed("delay")), 0),
-                retry_max_age=max(int(typed("retry-max-age")), 0),
-                send_all_success=bool(typed("send-all-success")),
-                suppress=tuple(str(item) for item in typed("suppress") or ()),
-                bcc=tuple(str(item) for item in typed("bcc") or ()),
-                max_destinations=max(int(typed("max-destinations")), 0),
-                compression_level=min(max(int(typed("compression-level")), 1), 9),
-                unique_id=str(unique) if unique else None,
-                https_timeout=max(int(typed("https-timeout")), 1),
-                https_verify=bool(typed("https-verify")),
-                retention=max(int(typed("sent-log-retention")), 0))
-            self._settings[domain] = found
+            found = self._settings[domain] = self.config.delivery(domain)
         return found
 
     def relay(self) -> RelaySettings | str:
@@ -302,7 +269,7 @@ class _Pass:
                          error=f"{type(err).__name__}: {err}")
 
     def render(self, domain: str, start: int, end: int, key_id: str, due: int,
-               settings: _DomainSettings) -> bool:
+               settings: DeliverySettings) -> bool:
         """Render one key; False when its events changed meanwhile (render it again)."""
         mark = ledger.event_mark(self.store, domain, start, end)
         counts = self.store.counts(domain, start, end)
@@ -504,7 +471,7 @@ class _Pass:
                               next_attempt=next_attempt, error=result.detail)
         self.say(level, event, **fields)
 
-    def try_unit(self, due: ledger.DueUnit, settings: _DomainSettings) -> DeliveryResult:
+    def try_unit(self, due: ledger.DueUnit, settings: DeliverySettings) -> DeliveryResult:
         unit = due.unit
         try:
             if unit.kind == ledger.MAIL:
@@ -584,12 +551,12 @@ class _Pass:
     def forget_old(self) -> None:
         old = [(key.domain, key.start, key.end)
                for key in ledger.key_rows(self.store, (ledger.DONE,))
-               if key.updated_at < self.now - self.settings(key.domain).retention]
+               if key.updated_at < self.now - self.settings(key.domain).sent_log_retention]
         if old:
             ledger.purge_done(self.store, old)
         # frozen markers keep late events out; they outlive the sent-log rows
         default = self.settings("")
-        self.store.purge_frozen(self.now - default.retention - default.delay
+        self.store.purge_frozen(self.now - default.sent_log_retention - default.delay
                                 - default.retry_max_age)
 
     def next_due(self) -> int | None:
@@ -734,7 +701,6 @@ def ledger_rows(store: SqliteEventStore, config: Config | None = None) -> list[l
         key_id = report_id(domain, start, end)
         due = None
         if config is not None:
-            delay = config.typed(_TLS + "delay", {"rcpt_domain": domain})[0]
-            due = end + jitter(key_id, max(int(delay), 0))
+            due = end + jitter(key_id, config.delivery(domain).delay)
         waiting.append((domain, start, end, key_id, due))
     return ledger.ledger_rows(store, waiting)
