@@ -23,9 +23,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
+from engine.config.durations import in_seconds, seconds_of
 from engine.config.load import FlatConfig, load_stalwart_toml, load_toml, read_config_file
 from engine.config.macros import expand_macros
 from engine.config.rules import BlockSource, read_block
+from engine.config.sections import DeliverySettings
 from engine.config.signatures import section_problems
 from engine.config.settings import (
     SETTINGS,
@@ -48,6 +50,7 @@ from engine.expr.values import Value, index_view, integer_view, list_view, truth
 
 log = logging.getLogger("engine.config")
 
+_TLS_PREFIX: Final = "report.tls.aggregate."
 STRUCTURE_ERROR = "E301"
 IGNORED_KEY = "W302"
 
@@ -295,6 +298,25 @@ class Config:
         backs the service functions, if the settings use any)."""
         return self._tls_view(rcpt_domain, services)  # type: ignore[no-any-return]
 
+    def delivery(self, rcpt_domain: str) -> DeliverySettings:
+        """The delivery knobs of report.tls.aggregate.* for reports about `rcpt_domain`."""
+        variables = {"rcpt_domain": rcpt_domain}
+
+        def typed(name: str) -> Any:
+            return self.typed(_TLS_PREFIX + name, variables)[0]
+
+        unique = typed("unique-id")
+        return DeliverySettings(
+            delay=typed("delay"), retry_max_age=typed("retry-max-age"),
+            send_all_success=bool(typed("send-all-success")),
+            suppress=tuple(str(item) for item in typed("suppress") or ()),
+            bcc=tuple(str(item) for item in typed("bcc") or ()),
+            max_destinations=typed("max-destinations"),
+            compression_level=typed("compression-level"),
+            unique_id=str(unique) if unique else None,
+            https_timeout=typed("https-timeout"), https_verify=bool(typed("https-verify")),
+            sent_log_retention=typed("sent-log-retention"))
+
     def submitter(self, rcpt_domain: str = "") -> str:
         """The `report.submitter` for reports about `rcpt_domain`."""
         plan = self._plans["report.submitter"]
@@ -348,13 +370,28 @@ def convert(spec: SettingSpec, value: Value) -> tuple[Any, str | None]:
         number = integer_view(value)
         if number is None:
             return None, f"expected an integer, got {_describe(value)}"
-        return number, None
+        return clamp(spec, number), None
+    if kind is ResultType.DURATION:
+        seconds = seconds_of(value)
+        if seconds is None:
+            return None, f"expected a duration (seconds, or a word such as '3h'), got " \
+                         f"{_describe(value)}"
+        return clamp(spec, seconds), None
     if kind is ResultType.BOOLEAN:
         return truthy(value), None
     items = list_view(value)
     if all(isinstance(item, str) for item in items):
         return list(items), None
     return None, f"expected a list of texts, got {_describe(value)}"
+
+
+def clamp(spec: SettingSpec, number: int) -> int:
+    """`number` within the setting's bounds (the registry's, written nowhere else)."""
+    if spec.minimum is not None and number < spec.minimum:
+        return spec.minimum
+    if spec.maximum is not None and number > spec.maximum:
+        return spec.maximum
+    return number
 
 
 def _describe(value: Value) -> str:
@@ -468,9 +505,13 @@ def compile_setting(key: str, spec: SettingSpec | None, flat: FlatConfig,
         + [(block.default_key or key, block.default or "")])
     nodes: list[ast.Node] = []
     failed = False
-    for piece_key, text in pieces:
+    # Pieces alternate condition, value, ..., default: only results are time spans.
+    to_seconds = spec is not None and spec.result is ResultType.DURATION
+    for index, (piece_key, text) in enumerate(pieces):
         try:
-            nodes.append(parse(text, scope))
+            node = parse(text, scope)
+            is_result = index % 2 == 1 or index == len(pieces) - 1
+            nodes.append(in_seconds(node) if to_seconds and is_result else node)
         except ParseError as err:
             failed = True
             diagnostics.append(_parse_diagnostic(flat, piece_key, err, piece_key in changed))

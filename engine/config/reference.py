@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from engine.config.settings import SETTINGS, SettingSpec
+from engine.config.settings import SETTINGS, ResultType, SettingSpec
 
 BEGIN = "<!-- BEGIN GENERATED REFERENCE: python -m engine.config.reference -->"
 END = "<!-- END GENERATED REFERENCE -->"
@@ -26,6 +26,12 @@ def _entry(spec: SettingSpec) -> str:
             shown = "; ".join(f"{' '.join(names)} = {value}"
                               for value, names in sorted(by_value.items()))
             lines.append(f"- **Constants:** {shown}")
+        if spec.result is ResultType.DURATION:
+            lines.append("- **Unit:** a bare number is seconds; a duration word (`90m`, `3h`, "
+                         "`1d`) or text (`'3h'`) means what it says")
+        bounds = _bounds(spec)
+        if bounds:
+            lines.append(f"- **Bounds:** {bounds} (a value outside is clamped)")
     else:
         lines.append("- **Type:** plain text (not an expression)")
         if spec.required:
@@ -37,6 +43,16 @@ def _entry(spec: SettingSpec) -> str:
         lines.append(f"- **{when}:** " + " ".join(part for part in (shown_fallback, note)
                                                    if part))
     return "\n".join(lines) + "\n"
+
+
+def _bounds(spec: SettingSpec) -> str:
+    if spec.minimum is not None and spec.maximum is not None:
+        return f"{spec.minimum} to {spec.maximum}"
+    if spec.minimum is not None:
+        return f"at least {spec.minimum}"
+    if spec.maximum is not None:
+        return f"at most {spec.maximum}"
+    return ""
 
 
 def render_reference() -> str:

@@ -28,6 +28,7 @@ class ResultType(enum.Enum):
     SIZE = "size"
     INTEGER = "integer"
     BOOLEAN = "boolean"
+    DURATION = "duration"  # whole seconds; Stalwart's duration words (`3h`) mean what they say
     PLAIN_TEXT = "plain text"  # not an expression: the TOML text itself
 
 
@@ -54,6 +55,9 @@ class SettingSpec:
     fallback: Value | None = None
     fallback_note: str = ""
     required: bool = False
+    #: the bounds a number is clamped into when it is used (lint warns about a value outside)
+    minimum: int | None = None
+    maximum: int | None = None
 
     @property
     def is_expression(self) -> bool:
@@ -131,21 +135,21 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
         variables=RCPT_DOMAIN_VARS, fallback=[], fallback_note="no signature"),
     # Extensions of this project (spec/reporting.md 10), expressions like Stalwart's own.
     SettingSpec(
-        _TLS + "delay", ResultType.INTEGER,
-        "Upper bound, in seconds, of the spread of send times after a window closes.",
-        default="10800", variables=RCPT_DOMAIN_VARS, fallback=10800),
+        _TLS + "delay", ResultType.DURATION,
+        "Upper bound of the spread of send times after a window closes.",
+        default="10800", variables=RCPT_DOMAIN_VARS, fallback=10800, minimum=0),
     SettingSpec(
         _TLS + "send-all-success", ResultType.BOOLEAN,
         "Send reports that hold only successful sessions (false: only reports with failures).",
         default="true", variables=RCPT_DOMAIN_VARS, fallback=1),
     SettingSpec(
-        _TLS + "retry-max-age", ResultType.INTEGER,
-        "Seconds during which a failed delivery of a report is retried.",
-        default="86400", variables=RCPT_DOMAIN_VARS, fallback=86400),
+        _TLS + "retry-max-age", ResultType.DURATION,
+        "How long a failed delivery of a report is retried.",
+        default="86400", variables=RCPT_DOMAIN_VARS, fallback=86400, minimum=0),
     SettingSpec(
         _TLS + "max-destinations", ResultType.INTEGER,
         "Most destinations (rua URIs) one report is sent to.",
-        default="10", variables=RCPT_DOMAIN_VARS, fallback=10),
+        default="10", variables=RCPT_DOMAIN_VARS, fallback=10, minimum=0),
     SettingSpec(
         _TLS + "suppress", ResultType.TEXT_LIST,
         "Destinations never sent to: addresses, domains or URI prefixes.",
@@ -161,19 +165,19 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
         "submitter.", variables=RCPT_DOMAIN_VARS),
     SettingSpec(
         _TLS + "compression-level", ResultType.INTEGER, "gzip level of the report file (1-9).",
-        default="6", variables=RCPT_DOMAIN_VARS, fallback=6),
+        default="6", variables=RCPT_DOMAIN_VARS, fallback=6, minimum=1, maximum=9),
     SettingSpec(
-        _TLS + "https-timeout", ResultType.INTEGER,
-        "Seconds an HTTPS delivery may take.", default="120", variables=RCPT_DOMAIN_VARS,
-        fallback=120),
+        _TLS + "https-timeout", ResultType.DURATION,
+        "How long an HTTPS delivery may take.", default="120", variables=RCPT_DOMAIN_VARS,
+        fallback=120, minimum=1),
     SettingSpec(
         _TLS + "https-verify", ResultType.BOOLEAN,
         "Verify the certificates of HTTPS destinations.", default="true",
         variables=RCPT_DOMAIN_VARS, fallback=1),
     SettingSpec(
-        _TLS + "sent-log-retention", ResultType.INTEGER,
-        "Seconds the log of sent reports is kept.", default="604800",
-        variables=RCPT_DOMAIN_VARS, fallback=604800),
+        _TLS + "sent-log-retention", ResultType.DURATION,
+        "How long the log of sent reports is kept.", default="604800",
+        variables=RCPT_DOMAIN_VARS, fallback=604800, minimum=0),
     # The analysis of incoming reports (spec/reporting.md 7, `tlsrpt analyze`).
     SettingSpec(
         "report.analysis.require-dkim", ResultType.BOOLEAN,

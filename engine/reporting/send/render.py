@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from engine.config.config import Config
+from engine.config.sections import DeliverySettings
 from engine.config.signatures import SignatureConfig, signature_ids
 from engine.reporting.counts import WindowCounts
 from engine.reporting.send.build import BuiltReport, build_from_counts, filename
@@ -25,51 +26,10 @@ from engine.reporting.send.destinations import (
 from engine.reporting.send.message import build_message, compress
 from engine.reporting.sign import SigningError, sign_message
 
-__all__ = ["KeyRender", "Lookup", "NotLookedUp", "Rendered", "SendSettings", "render_key",
-           "send_settings"]
+__all__ = ["KeyRender", "Lookup", "NotLookedUp", "Rendered", "render_key"]
 
-_TLS: Final = "report.tls.aggregate."
 
 Status = Literal["ready", "held", "not sent", "deferred"]
-
-
-@dataclass(frozen=True, slots=True)
-class SendSettings:
-    """The per-domain `report.tls.aggregate.*` values the scheduler and the dry run use,
-    clamped to their ranges."""
-
-    delay: int
-    retry_max_age: int
-    send_all_success: bool
-    suppress: tuple[str, ...]
-    bcc: tuple[str, ...]
-    max_destinations: int
-    compression_level: int
-    unique_id: str | None
-    https_timeout: int
-    https_verify: bool
-    retention: int
-
-
-def send_settings(config: Config, domain: str) -> SendSettings:
-    variables = {"rcpt_domain": domain}
-
-    def typed(name: str) -> Any:
-        return config.typed(_TLS + name, variables)[0]
-
-    unique = typed("unique-id")
-    return SendSettings(
-        delay=max(int(typed("delay")), 0),
-        retry_max_age=max(int(typed("retry-max-age")), 0),
-        send_all_success=bool(typed("send-all-success")),
-        suppress=tuple(str(item) for item in typed("suppress") or ()),
-        bcc=tuple(str(item) for item in typed("bcc") or ()),
-        max_destinations=max(int(typed("max-destinations")), 0),
-        compression_level=min(max(int(typed("compression-level")), 1), 9),
-        unique_id=str(unique) if unique else None,
-        https_timeout=max(int(typed("https-timeout")), 1),
-        https_verify=bool(typed("https-verify")),
-        retention=max(int(typed("sent-log-retention")), 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +73,7 @@ Lookup = Callable[[], "Sequence[str] | KeyRender | NotLookedUp"]
 
 
 def render_key(config: Config, counts: WindowCounts, domain: str, start: int, end: int,
-               settings: SendSettings, now: int, lookup: Lookup) -> KeyRender:
+               settings: DeliverySettings, now: int, lookup: Lookup) -> KeyRender:
     """Build the report of window [start, end) of `domain` from `counts` and decide where it
     goes; `now` is the message's Date."""
     aggregate = config.tls_aggregate(domain)

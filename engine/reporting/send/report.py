@@ -16,7 +16,7 @@ from pathlib import Path
 
 from engine.config.config import Config
 from engine.reporting.send.build import report_id
-from engine.reporting.send.render import KeyRender, NotLookedUp, render_key, send_settings
+from engine.reporting.send.render import KeyRender, NotLookedUp, render_key
 from engine.reporting.store.interface import EventStore
 
 __all__ = ["DryRunReport", "detail_lines", "dry_run", "summary_line", "write_dry_run"]
@@ -37,7 +37,7 @@ def dry_run(config: Config, store: EventStore, now: int) -> Iterator[DryRunRepor
         counts = store.counts(domain, start, end)
         if not counts.policies:
             continue
-        decided = render_key(config, counts, domain, start, end, send_settings(config, domain),
+        decided = render_key(config, counts, domain, start, end, config.delivery(domain),
                              now, NotLookedUp)
         yield DryRunReport(domain, report_id(domain, start, end), decided)
 

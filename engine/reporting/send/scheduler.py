@@ -67,11 +67,12 @@ from typing import Any, Final, Protocol
 
 from engine import log as structured_log
 from engine.config.config import Config
+from engine.config.sections import DeliverySettings
 from engine.reporting.send import deliver
 from engine.reporting.store import ledger
 from engine.reporting.send.build import report_id
 from engine.reporting.send.deliver import DeliveryOutcome, DeliveryResult, RelaySettings
-from engine.reporting.send.render import KeyRender, SendSettings, render_key, send_settings
+from engine.reporting.send.render import KeyRender, render_key
 from engine.reporting.store.interface import EventStore
 from engine.reporting.tlsrpt_record import TlsrptRecordOutcome
 from engine.reporting.tlsrpt_record import TlsrptRecordResult
@@ -93,7 +94,6 @@ SAFETY_MARGIN: Final = 7 * 86400
 RENDER_TRIES: Final = 3
 #: a pass with many reports logs `pass-progress` at most this often (seconds)
 PROGRESS_SECONDS: Final = 5.0
-_TLS: Final = "report.tls.aggregate."
 
 _paused: set[str] = set()
 
@@ -196,7 +196,7 @@ class _Pass:
         self.log = log
         self.stop = stop
         self.summary = RunSummary()
-        self._settings: dict[str, SendSettings] = {}
+        self._settings: dict[str, DeliverySettings] = {}
         self._relay: RelaySettings | str | None = None
 
     # -- helpers ----------------------------------------------------------------------------
@@ -208,10 +208,10 @@ class _Pass:
         if self.log is not None:
             self.log(action)
 
-    def settings(self, domain: str) -> SendSettings:
+    def settings(self, domain: str) -> DeliverySettings:
         found = self._settings.get(domain)
         if found is None:
-            found = self._settings[domain] = send_settings(self.config, domain)
+            found = self._settings[domain] = self.config.delivery(domain)
         return found
 
     def relay(self) -> RelaySettings | str:
@@ -265,7 +265,7 @@ class _Pass:
                          error=f"{type(err).__name__}: {err}")
 
     def render(self, domain: str, start: int, end: int, key_id: str, due: int,
-               settings: SendSettings) -> bool:
+               settings: DeliverySettings) -> bool:
         """Render one key; False when its events changed meanwhile (render it again)."""
         mark = self.store.ledger.event_mark(domain, start, end)
         counts = self.store.counts(domain, start, end)
@@ -320,7 +320,7 @@ class _Pass:
         return True
 
     def record_destinations(self, domain: str, due: int,
-                            settings: SendSettings) -> Sequence[str] | KeyRender:
+                            settings: DeliverySettings) -> Sequence[str] | KeyRender:
         """The TLSRPT record's destinations, or what to do when it gives none."""
         record = self.lookup(domain)
         if record.outcome is TlsrptRecordOutcome.TEMPFAIL:
@@ -406,7 +406,7 @@ class _Pass:
                               next_attempt=next_attempt, error=result.detail)
         self.say(level, event, **fields)
 
-    def try_unit(self, due: ledger.DueUnit, settings: SendSettings) -> DeliveryResult:
+    def try_unit(self, due: ledger.DueUnit, settings: DeliverySettings) -> DeliveryResult:
         unit = due.unit
         try:
             if unit.kind == ledger.MAIL:
@@ -486,12 +486,12 @@ class _Pass:
     def forget_old(self) -> None:
         old = [(key.domain, key.start, key.end)
                for key in self.store.ledger.key_rows((ledger.DONE,))
-               if key.updated_at < self.now - self.settings(key.domain).retention]
+               if key.updated_at < self.now - self.settings(key.domain).sent_log_retention]
         if old:
             self.store.ledger.purge_done(old)
         # frozen markers keep late events out; they outlive the sent-log rows
         default = self.settings("")
-        self.store.purge_frozen(self.now - default.retention - default.delay
+        self.store.purge_frozen(self.now - default.sent_log_retention - default.delay
                                 - default.retry_max_age)
 
     def next_due(self) -> int | None:

@@ -48,8 +48,7 @@ def ledger_rows(store: EventStore, config: Config | None = None) -> list[LedgerR
         key_id = report_id(domain, start, end)
         due = None
         if config is not None:
-            delay = config.typed("report.tls.aggregate.delay", {"rcpt_domain": domain})[0]
-            due = end + jitter(key_id, max(int(delay), 0))
+            due = end + jitter(key_id, config.delivery(domain).delay)
         waiting.append((domain, start, end, key_id, due))
     return rows_of(store.ledger.snapshot(), waiting)
 
