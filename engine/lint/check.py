@@ -82,15 +82,16 @@ def _lint(flat: FlatConfig, environ: Mapping[str, str] | None,
             compiled[spec.key] = setting
     found.extend(_literal_escapes(flat))
     found.extend(_unknown_settings(flat))
+    # What config_get reads: the derived keys macro-expanded, as the loaded Config reads them.
+    reads = config_reads(flat.values, values)
     for key, setting in compiled.items():
         found_spec = find(key)
         assert found_spec is not None  # compiled holds registered settings only
         spec = found_spec
-        found.extend(_check_rules(flat, setting))
-        found.extend(_check_values(flat, spec, setting))
+        found.extend(_check_rules(flat, setting, reads))
+        found.extend(_check_values(flat, spec, setting, reads))
         found.extend(_check_config_get(flat, setting))
-    found.extend(_check_signatures(flat, values, compiled))
-    reads = config_reads(flat.values, values)
+    found.extend(_check_signatures(flat, values, compiled, reads))
     found.extend(_check_derived(flat, reads))
     found.extend(_check_rfc8460(flat, values, reads, compiled))
     found.extend(_check_key_get(flat, compiled))
@@ -235,7 +236,8 @@ def _result_keys(setting: CompiledSetting) -> list[str]:
     return [rule.value_key for rule in block.rules] + [block.default_key or block.key]
 
 
-def _check_rules(flat: FlatConfig, setting: CompiledSetting) -> list[Diagnostic]:
+def _check_rules(flat: FlatConfig, setting: CompiledSetting, reads: Mapping[str, str]
+                 ) -> list[Diagnostic]:
     if setting.block is None or not setting.block.rules:
         return []
     found = []
@@ -256,7 +258,7 @@ def _check_rules(flat: FlatConfig, setting: CompiledSetting) -> list[Diagnostic]
             continue
         place = _place(flat, rule.condition_key)
         seen[normalised] = place
-        is_constant, value = _constant(condition, flat.values)
+        is_constant, value = _constant(condition, reads)
         if is_constant:
             truth = bool(value)
             found.append(_diagnostic(
@@ -272,13 +274,13 @@ def _place(flat: FlatConfig, key: str) -> str:
     return f"line {span.line}" if span else key
 
 
-def _check_values(flat: FlatConfig, spec: SettingSpec, setting: CompiledSetting
-                  ) -> list[Diagnostic]:
+def _check_values(flat: FlatConfig, spec: SettingSpec, setting: CompiledSetting,
+                  reads: Mapping[str, str]) -> list[Diagnostic]:
     found = []
     results = [value for _, value in setting.rules] + (
         [setting.default] if setting.default is not None else [])
     for key, node in zip(_result_keys(setting), results):
-        is_constant, value = _constant(node, flat.values)
+        is_constant, value = _constant(node, reads)
         if not is_constant:
             continue
         converted, problem = convert(spec, value)
@@ -470,7 +472,8 @@ def _check_key_get(flat: FlatConfig, compiled: Mapping[str, CompiledSetting]
 
 
 def _check_signatures(flat: FlatConfig, values: Mapping[str, str],
-                      compiled: Mapping[str, CompiledSetting]) -> list[Diagnostic]:
+                      compiled: Mapping[str, CompiledSetting],
+                      reads: Mapping[str, str]) -> list[Diagnostic]:
     found = [_diagnostic(flat, problem.code, ERROR if problem.is_error else WARNING,
                          problem.message, problem.key, _at(flat, problem.key, False),
                          problem.help) for problem in section_problems(values)]
@@ -502,7 +505,7 @@ def _check_signatures(flat: FlatConfig, values: Mapping[str, str],
     keys = _result_keys(sign)
     results = [value for _, value in sign.rules] + [sign.default] if sign.default else []
     for key, node in zip(keys, results):
-        is_constant, value = _constant(node, {**flat.values})
+        is_constant, value = _constant(node, reads)
         if not is_constant:
             continue
         ids, problem = convert(find("report.tls.aggregate.sign"), value)  # type: ignore[arg-type]
