@@ -29,7 +29,7 @@ def _entry(spec: SettingSpec) -> str:
         if spec.result is ResultType.DURATION:
             lines.append("- **Unit:** a bare number is seconds; a duration word (`90m`, `3h`, "
                          "`1d`) or text (`'3h'`) means what it says")
-        bounds = _bounds(spec)
+        bounds = bounds_text(spec)
         if bounds:
             lines.append(f"- **Bounds:** {bounds} (a value outside is clamped)")
     else:
@@ -45,7 +45,8 @@ def _entry(spec: SettingSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _bounds(spec: SettingSpec) -> str:
+def bounds_text(spec: SettingSpec) -> str:
+    """A setting's bounds in words (`1 to 9`), or '' when it has none."""
     if spec.minimum is not None and spec.maximum is not None:
         return f"{spec.minimum} to {spec.maximum}"
     if spec.minimum is not None:

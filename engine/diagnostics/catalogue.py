@@ -152,6 +152,14 @@ _RULES: Final = (
          "name and report domain derived at load, and the two differ.",
          "Write `config_get('server.hostname')` or `config_get('report.domain')`, or remove "
          "the key."),
+    Rule("W413", "out-of-bounds", WARNING, "a number outside the setting's bounds",
+         "The number is clamped to the nearest bound when it is used, so the setting does "
+         "not do what it says.", "Give a number within the bounds docs/configuration.md lists."),
+    Rule("W414", "duration-unit", WARNING,
+         "a duration that is almost surely a unit mistake",
+         "Time spans count whole seconds: a bare number over a year is likely milliseconds "
+         "(as Stalwart's own durations read), and a span under a second counts as one.",
+         "Write the span with its unit: \"3h\", \"1d\", \"90m\"."),
     # -- DKIM signatures
     Rule("E501", "unknown-signature", ERROR, "`sign` names a signature with no `signature.<id>`",
          "Reports would be held: a report is never sent with a missing signature.",

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Final
 
 from engine.config.config import CompiledSetting, compile_setting, config_reads, convert
+from engine.config.durations import MILLISECONDS_PER_SECOND, is_duration_word, seconds_of
+from engine.config.reference import bounds_text as _bounds
 from engine.config.load import FlatConfig, load_toml, read_config_file
 from engine.config.macros import expand_macros
 from engine.config.settings import SETTINGS, ResultType, SettingSpec, expression_settings, find
@@ -25,7 +27,8 @@ from engine.errors import Diagnostic, Severity, Span
 from engine.expr import ast
 from engine.expr.fold import Folder, Unfoldable
 from engine.expr.scope import STALWART_VARIABLES
-from engine.expr.values import Value
+from engine.expr.syntax import duration_value
+from engine.expr.values import Value, integer_view
 from engine.expr.config_values import registrable_domain, server_hostname
 from engine.expr.functions import FUNCTIONS
 
@@ -290,6 +293,7 @@ def _check_values(flat: FlatConfig, spec: SettingSpec, setting: CompiledSetting,
         if problem is not None:
             found.append(_diagnostic(flat, "E401", ERROR, f"{spec.key}: {problem}", key))
             continue
+        found.extend(_check_number(flat, spec, node, value, converted, key))
         if isinstance(converted, str) and len(converted) >= 2 and converted[0] == \
                 converted[-1] and converted[0] in "'\"":
             found.append(_diagnostic(
@@ -299,6 +303,53 @@ def _check_values(flat: FlatConfig, spec: SettingSpec, setting: CompiledSetting,
                 not FUNCTIONS["is_email"].implementation(converted):
             found.append(_diagnostic(
                 flat, "W402", WARNING, f"`{converted}` is not an email address", key))
+    return found
+
+
+#: a bare duration above a year of seconds, or above a month and a whole number of thousands,
+#: is surely a count of milliseconds (Stalwart's own duration settings read a bare number as
+#: milliseconds: `3h` there is 10800000)
+_YEAR_SECONDS: Final = 365 * 86400
+_MONTH_SECONDS: Final = 30 * 86400
+
+
+#: the largest unit that divides a span exactly names it in a suggestion (`10800` -> `3h`)
+_SPAN_UNITS: Final = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def _looks_like_milliseconds(number: int) -> bool:
+    return number > _YEAR_SECONDS or (
+        number > _MONTH_SECONDS and number % MILLISECONDS_PER_SECOND == 0)
+
+
+def _check_number(flat: FlatConfig, spec: SettingSpec, node: ast.Node, value: Value,
+                  converted: object, key: str) -> list[Diagnostic]:
+    """W413 (a number outside the registered bounds) and W414 (a likely unit mistake)."""
+    if spec.result not in (ResultType.INTEGER, ResultType.DURATION):
+        return []
+    found = []
+    if spec.result is ResultType.DURATION:
+        for part in ast.walk(node):
+            if is_duration_word(part) and isinstance(part, ast.Literal) and part.name \
+                    and (duration_value(part.name) or 0) < MILLISECONDS_PER_SECOND:
+                found.append(_diagnostic(
+                    flat, "W414", WARNING, f"`{part.name}` is shorter than a second: "
+                    f"{spec.key} counts whole seconds, so it means 1 second", key,
+                    help="write the span in seconds or larger units", suggestion="\"1s\""))
+        if isinstance(node, ast.Literal) and node.name is None and isinstance(value, int) \
+                and _looks_like_milliseconds(value):
+            seconds = max(value // MILLISECONDS_PER_SECOND, 1)
+            word = next(f"{seconds // size}{unit}" for unit, size in _SPAN_UNITS
+                        if seconds % size == 0)
+            found.append(_diagnostic(
+                flat, "W414", WARNING, f"{value} seconds is {value // 86400} days: a bare number of "
+                f"{spec.key} is seconds, not milliseconds", key,
+                help=f"for {value} milliseconds write \"{word}\"", suggestion=f"\"{word}\""))
+    raw = seconds_of(value) if spec.result is ResultType.DURATION else integer_view(value)
+    if raw is not None and raw != converted:
+        found.append(_diagnostic(
+            flat, "W413", WARNING, f"{spec.key}: {raw} is outside {_bounds(spec)}; "
+            f"{converted} is used", key, suggestion=str(converted)))
     return found
 
 

@@ -56,6 +56,8 @@ EXPECTED: dict[str, tuple[int, int]] = {
     "E013": (8, 37),   # the second, unclosed `%{cfg:`
     "E014": (17, 8),   # tested in tests/hostile/test_macros.py
     "W015": (2, 15),   # tested in tests/hostile/test_macros.py
+    "W413": (2, 21),   # the number 12
+    "W414": (2, 9),    # the bare number 10800000
     "E101": (3, 43),   # just after `'.test'`, where `)` is missing
     "E102": (2, 13),   # `25MB`
     "E103": (3, 21),   # the pattern `'^(small|tiny)[.-'`
@@ -463,7 +465,7 @@ def test_applying_the_suggestion_fixes_the_bad_example(code: str, key_dir: Path)
 def test_the_fixable_codes_are_known() -> None:
     """So that a new suggestion is noticed: these bad examples carry a suggestion."""
     assert {code for code in _WITH_FIX if _fixable(code)} == {
-        "E004", "E101", "E105", "E201", "E203", "W404", "E501", "W411"}
+        "E004", "E101", "E105", "E201", "E203", "W404", "E501", "W411", "W413", "W414"}
 
 
 # --- engine bugs found while writing these tests (strict xfails) -----------------------------
