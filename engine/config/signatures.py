@@ -24,6 +24,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from engine.errors import EngineError
+
 #: a loaded private key, ready to sign
 SigningKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
@@ -36,7 +38,7 @@ _PEM_BODY: Final = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----(.*?)-----END 
                               re.DOTALL)
 
 
-class SignatureKeyError(ValueError):
+class SignatureKeyError(EngineError, ValueError):
     """A private key that does not load for its algorithm."""
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+from engine.errors import EngineError
 from engine.expr._unicode import is_alphanumeric
 
 #: Stalwart refuses values nested this deep (its MAX_NEST_LEVEL).
@@ -26,7 +27,7 @@ _BARE_KEY: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX
 _ESCAPES: Final = {"t": "\t", "r": "\r", "n": "\n"}
 
 
-class StalwartReadError(ValueError):
+class StalwartReadError(EngineError, ValueError):
     """Stalwart's reader refuses the file; `pos` is the offset where it stopped."""
 
     def __init__(self, message: str, pos: int) -> None:

@@ -29,6 +29,7 @@ from typing import Any, Final
 
 import re2
 
+from engine.errors import EngineError
 from engine.expr.regex_limits import pattern_too_large
 
 #: Most backtracking steps a `re` search may need in the worst case before RE2 is used instead.
@@ -67,7 +68,7 @@ _INSIDE_CLASS: Final = {
 }
 
 
-class RegexSyntaxError(ValueError):
+class RegexSyntaxError(EngineError, ValueError):
     """The pattern is not a valid regular expression for `matches`."""
 
 

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, utils
 
 from engine.config.signatures import (SignatureConfig, SignatureKeyError, SigningKey,
                                       load_private_key, load_signing_key)
+from engine.errors import EngineError
 
 #: header fields signed when a signature sets no `headers` (spec 5.6)
 DEFAULT_HEADERS: Final = ("From", "To", "Date", "Subject", "Message-ID")
@@ -45,7 +46,7 @@ _HEADER_LIST_SEPARATORS: Final = re.compile(r"[\s,:;\[\]'\"]+")
 DnsFunc = Callable[..., bytes | None]
 
 
-class SigningError(Exception):
+class SigningError(EngineError):
     """A configured signature could not sign: the message must not be sent."""
 
     def __init__(self, signature_id: str, reason: str) -> None:

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Final
 
+from engine.errors import EngineError
+
 MIB: Final = 1024 * 1024
 
 NOT_A_REPORT: Final = "NOT_A_REPORT"
@@ -82,7 +84,7 @@ class Finding:
     message: str
 
 
-class Rejected(Exception):
+class Rejected(EngineError):
     """Stops the analysis of one input with a stable code (spec 7.8 error categories)."""
 
     def __init__(self, code: str, reason: str, path: str | None = None) -> None:

@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Final
 
 from engine import log
+from engine.errors import EngineError
 from engine.reporting.intake.receiver import (CHUNK, COUNTS, COUNTS_BODY, DATAGRAM, FAILED, FRAME,
                                                PIPE_SIZE, POLL, PROGRAM, READY)
 from engine.config.config import Config
@@ -89,7 +90,7 @@ _START_PATIENCE: Final = 60.0
 _MAX_DGRAM_QLEN: Final = Path("/proc/sys/net/unix/max_dgram_qlen")
 
 
-class CollectorError(OSError):
+class CollectorError(EngineError, OSError):
     """The socket cannot be set up (path in use, not a socket, unknown owner...)."""
 
 

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeGuard
 
+from engine.errors import EngineError
 from engine.reporting.intake.normalise import EventError, normalise_event
 from engine.reporting.model import Event
 from engine.reporting.tlsrpt_record import parse_record
@@ -72,7 +73,7 @@ class DropReason(enum.Enum):
     NO_USABLE_POLICY = "no-usable-policy"
 
 
-class DatagramError(ValueError):
+class DatagramError(EngineError, ValueError):
     """A datagram dropped as a whole: `reason` is the counter, `detail` says more."""
 
     def __init__(self, reason: DropReason, detail: str) -> None:

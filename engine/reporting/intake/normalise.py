@@ -22,6 +22,7 @@ import re
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Final
 
+from engine.errors import EngineError
 from engine.reporting.model import (
     DETAIL_FIELDS,
     POLICY_TYPES,
@@ -54,7 +55,7 @@ MEMO_LIMIT: Final = 65_536
 MEMO_CHARS: Final = 1 << 24
 
 
-class EventError(ValueError):
+class EventError(EngineError, ValueError):
     """An event rejected on intake: `path` names the field (`failure_details[0].result-type`),
     `reason` says what is wrong with it."""
 

@@ -44,13 +44,12 @@ leaves either the step done or not done. Killed after a successful submission bu
 result was stored, the unit is sent again by the next pass with the same bytes (at-least-once;
 receivers de-duplicate by report-id).
 
-Test hook: when the environment variable `TLSRPT_TEST_PAUSE_AT` names a step --
-`after-sign` (the message is signed, nothing is stored yet), `after-render` (the RENDER
-transaction has committed), `mid-delivery` (a unit was delivered, its result is not stored
-yet) or `before-delete` (every unit is final, the DONE transaction has not started) -- the
-process writes `TLSRPT_TEST_PAUSE_AT: paused at <step>` to standard error and sleeps
-(`TLSRPT_TEST_PAUSE_SECONDS`, default 600) the first time it reaches that step, so that a test
-can kill it exactly there (tests/reporting/send/test_crash.py). It has no other use.
+Crash-test seam: `run_once(checkpoint=...)` is called with the name of each step in
+CHECKPOINT_STEPS as the pass reaches it -- `after-sign` (the message is signed, nothing is
+stored yet), `after-render` (the RENDER transaction has committed), `mid-delivery` (a unit was
+delivered, its result is not stored yet) and `before-delete` (every unit is final, the DONE
+transaction has not started) -- so that a test can stop the process exactly there and kill it
+(tests/reporting/send/test_crash.py). It has no other use; the default does nothing.
 """
 
 from __future__ import annotations
@@ -59,7 +58,6 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -80,9 +78,7 @@ from engine.reporting.window import rfc3339
 
 __all__ = ["Action", "RunSummary", "backoff", "jitter", "run_once", "send_at"]
 
-PAUSE_ENV: Final = "TLSRPT_TEST_PAUSE_AT"
-PAUSE_SECONDS_ENV: Final = "TLSRPT_TEST_PAUSE_SECONDS"
-PAUSE_STEPS: Final = ("after-sign", "after-render", "mid-delivery", "before-delete")
+CHECKPOINT_STEPS: Final = ("after-sign", "after-render", "mid-delivery", "before-delete")
 #: spec 6.1: a TEMPFAIL record lookup is tried again after this many seconds
 LOOKUP_RETRY: Final = 300
 #: spec 6.1 backoff: 300 s doubling, at most 4 h
@@ -94,9 +90,6 @@ SAFETY_MARGIN: Final = 7 * 86400
 RENDER_TRIES: Final = 3
 #: a pass with many reports logs `pass-progress` at most this often (seconds)
 PROGRESS_SECONDS: Final = 5.0
-
-_paused: set[str] = set()
-
 
 class Resolver(Protocol):
     def lookup(self, domain: str) -> TlsrptRecordResult: ...
@@ -186,7 +179,8 @@ class _Pass:
 
     def __init__(self, config: Config, store: EventStore, now: int,
                  resolver: Resolver | None, send_mail: SendMail, post_report: PostReport,
-                 log: Callable[[Action], None] | None, stop: Callable[[], bool]) -> None:
+                 log: Callable[[Action], None] | None, stop: Callable[[], bool],
+                 checkpoint: Callable[[str], None]) -> None:
         self.config = config
         self.store = store
         self.now = now
@@ -195,6 +189,7 @@ class _Pass:
         self.post_report = post_report
         self.log = log
         self.stop = stop
+        self.checkpoint = checkpoint
         self.summary = RunSummary()
         self._settings: dict[str, DeliverySettings] = {}
         self._relay: RelaySettings | str | None = None
@@ -303,7 +298,7 @@ class _Pass:
                      reason="report.tls.aggregate.sign is empty: the message is not signed "
                             "and receivers must ignore it (RFC 8460 3)")
         if rendered.message is not None:
-            _pause("after-sign")
+            self.checkpoint("after-sign")
         units = list(plan.units)
         if not self.store.ledger.render(domain=domain, start=start, end=end,
                              report_id=key_id, send_at=due, mark=mark,
@@ -316,7 +311,7 @@ class _Pass:
                  successful=built.successes, failed=built.failures,
                  json_bytes=len(rendered.json),
                  units=[_unit_name(kind, target) for kind, target in units])
-        _pause("after-render")
+        self.checkpoint("after-render")
         return True
 
     def record_destinations(self, domain: str, due: int,
@@ -381,7 +376,7 @@ class _Pass:
                                   "destination": _unit_name(unit.kind, unit.target),
                                   "attempt": attempt}
         if result.outcome is DeliveryOutcome.DELIVERED:
-            _pause("mid-delivery")
+            self.checkpoint("mid-delivery")
             status, level, event = ledger.DELIVERED, logging.INFO, "delivery-done"
             fields["reply"] = result.detail
             self.summary.delivered += 1
@@ -452,7 +447,7 @@ class _Pass:
         if purged:
             result["reason"] = purged
         if not purged:
-            _pause("before-delete")
+            self.checkpoint("before-delete")
         deleted = self.store.ledger.finish(domain=key.domain, start=key.start, end=key.end,
                                 report_id=key.report_id, send_at=key.send_at, result=result,
                                 now=self.now)
@@ -511,13 +506,6 @@ def _unit_name(kind: str, target: str) -> str:
     return ledger.destination_text(kind, target)
 
 
-def _pause(step: str) -> None:
-    """The crash-test hook (see the module documentation)."""
-    if os.environ.get(PAUSE_ENV) != step or step in _paused:
-        return
-    _paused.add(step)
-    print(f"{PAUSE_ENV}: paused at {step}", file=sys.stderr, flush=True)
-    time.sleep(float(os.environ.get(PAUSE_SECONDS_ENV, "600")))
 
 
 class _Progress:
@@ -543,16 +531,18 @@ def run_once(config: Config, store: EventStore, now: int, *,
              send_mail: SendMail = deliver.send_mail,
              post_report: PostReport = deliver.post_report,
              log: Callable[[Action], None] | None = None,
-             stop: Callable[[], bool] | None = None) -> RunSummary:
+             stop: Callable[[], bool] | None = None,
+             checkpoint: Callable[[str], None] | None = None) -> RunSummary:
     """One scheduler pass at time `now` (Unix seconds): render, deliver, finish, tidy.
 
     `resolver` looks up TLSRPT records (default: a `RecordResolver` on the system's DNS);
     `send_mail` and `post_report` are `engine.reporting.send.deliver`'s unless replaced; every
     action is a structured log event (engine.log, logger `tlsrpt`), kept in the summary's
     `actions` and also given to `log` when set; `stop()` is checked between keys and units and
-    ends the pass early when true (the rest is done by the next pass)."""
+    ends the pass early when true (the rest is done by the next pass); `checkpoint(step)` is
+    the crash-test seam (module documentation)."""
     work = _Pass(config, store, now, resolver, send_mail, post_report, log,
-                 stop or (lambda: False))
+                 stop or (lambda: False), checkpoint or (lambda step: None))
     with store.run_lock() as mine:
         if not mine:
             work.summary.busy = True

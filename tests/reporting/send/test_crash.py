@@ -2,8 +2,8 @@
 
 A real `python -m engine report CONFIG --db DB --now T` delivers one report (a DKIM-signed
 mail to the aiosmtpd relay, then an HTTPS POST) and is killed with SIGKILL at a chosen step;
-the scheduler's test hook (`TLSRPT_TEST_PAUSE_AT=<step>`, see engine/reporting/send/scheduler.py)
-makes it stop and wait there. A second, undisturbed run must then finish the job: no event
+the scheduler's crash-test checkpoint, set by crash_harness.py (see run_once in
+engine/reporting/send/scheduler.py), makes it stop and wait there. A second, undisturbed run must then finish the job: no event
 lost, every destination reached, and nothing delivered twice -- except the one case spec 6.4
 allows: a unit whose delivery succeeded just before the kill, before its result was stored,
 is delivered again with the very same bytes (at-least-once).
@@ -25,7 +25,8 @@ import pytest
 
 from engine.reporting.store import ledger
 from engine.reporting.model import Event, FailureDetail, Policy
-from engine.reporting.send.scheduler import PAUSE_ENV, PAUSE_SECONDS_ENV, send_at
+from engine.reporting.send.scheduler import send_at
+from tests.reporting.send.crash_harness import PAUSED
 from engine.reporting.store.sqlite.events import SqliteEventStore
 
 pytest.importorskip("aiosmtpd")
@@ -69,21 +70,23 @@ def command(config: Path, database: Path) -> list[str]:
             "--now", str(NOW)]
 
 
-def environment(tls_pki: Any, pause: str | None = None) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items()
-           if key not in (PAUSE_ENV, PAUSE_SECONDS_ENV)}
+def paused_command(step: str, config: Path, database: Path) -> list[str]:
+    """`command`, run by the crash harness: it sleeps (120 s) when the pass reaches `step`."""
+    return [sys.executable, "-m", "tests.reporting.send.crash_harness", step, "120",
+            *command(config, database)[3:]]
+
+
+def environment(tls_pki: Any) -> dict[str, str]:
+    env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
     env["SSL_CERT_FILE"] = tls_pki.ca_file  # the HTTPS unit trusts the test CA
-    if pause is not None:
-        env[PAUSE_ENV] = pause
-        env[PAUSE_SECONDS_ENV] = "120"
     return env
 
 
 def run_and_kill_at(step: str, config: Path, database: Path, tls_pki: Any) -> str:
     """Start a pass, wait until it pauses at `step`, SIGKILL it; returns its stderr so far."""
-    process = subprocess.Popen(command(config, database), cwd=ROOT,
-                               env=environment(tls_pki, step), stdout=subprocess.DEVNULL,
+    process = subprocess.Popen(paused_command(step, config, database), cwd=ROOT,
+                               env=environment(tls_pki), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     watchdog = threading.Timer(60, process.kill)
     watchdog.start()
@@ -92,7 +95,7 @@ def run_and_kill_at(step: str, config: Path, database: Path, tls_pki: Any) -> st
         assert process.stderr is not None
         for line in process.stderr:
             seen.append(line)
-            if line.strip() == f"{PAUSE_ENV}: paused at {step}":
+            if line.strip() == f"{PAUSED} {step}":
                 process.send_signal(signal.SIGKILL)
                 break
         else:

@@ -33,7 +33,6 @@ from engine.reporting.store import ledger
 from engine.reporting.send.deliver import DeliveryOutcome, DeliveryResult
 from engine.reporting.model import Event, FailureDetail, Policy
 from engine.reporting.send.scheduler import (
-    PAUSE_ENV,
     Action,
     RunSummary,
     backoff,
@@ -763,7 +762,6 @@ def test_serve_delivers_and_stops_on_sigterm(tmp_path: Path, mail_server: Any) -
     with SqliteEventStore(database) as opened:
         opened.add(events())                       # long overdue on the real clock
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop(PAUSE_ENV, None)
     process = subprocess.Popen(
         [sys.executable, "-m", "engine", "serve", str(config_path), "--db", str(database),
          "--max-sleep", "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
