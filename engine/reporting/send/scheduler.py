@@ -285,8 +285,8 @@ class _Pass:
         if decided.status == "deferred":
             retry = self.now + LOOKUP_RETRY
             self.store.ledger.note_key(domain=domain, start=start, end=end,
-                            report_id=key_id, state=ledger.OPEN, send_at=due,
-                            next_try=retry, error=decided.reason, now=self.now)
+                                       report_id=key_id, state=ledger.OPEN, send_at=due,
+                                       next_try=retry, error=decided.reason, now=self.now)
             self.summary.deferred += 1
             self.say(logging.INFO, "report-deferred", report=key_id, reason=decided.reason,
                      next_try=rfc3339(retry))
@@ -301,10 +301,10 @@ class _Pass:
             self.checkpoint("after-sign")
         units = list(plan.units)
         if not self.store.ledger.render(domain=domain, start=start, end=end,
-                             report_id=key_id, send_at=due, mark=mark,
-                             filename=rendered.filename, json_bytes=rendered.json,
-                             payload=rendered.payload, message=rendered.message,
-                             mail_from=rendered.mail_from, units=units, now=self.now):
+                                        report_id=key_id, send_at=due, mark=mark,
+                                        filename=rendered.filename, json_bytes=rendered.json,
+                                        payload=rendered.payload, message=rendered.message,
+                                        mail_from=rendered.mail_from, units=units, now=self.now):
             return False
         self.summary.rendered += 1
         self.say(logging.INFO, "report-rendered", report=key_id, policies=built.policies,
@@ -335,18 +335,18 @@ class _Pass:
     def hold(self, domain: str, start: int, end: int, key_id: str, due: int,
              reason: str) -> None:
         self.store.ledger.note_key(domain=domain, start=start, end=end, report_id=key_id,
-                        state=ledger.HELD, send_at=due, next_try=None, error=reason,
-                        now=self.now)
+                                   state=ledger.HELD, send_at=due, next_try=None, error=reason,
+                                   now=self.now)
         self.summary.held += 1
         # its events are kept and every later pass tries again
         self.say(logging.WARNING, "report-held", report=key_id, reason=reason)
 
     def not_sent(self, domain: str, start: int, end: int, key_id: str, due: int,
                  outcome: str, reason: str, *, error: bool = False) -> None:
+        result = {"outcome": "not sent", "reason": f"{outcome}: {reason}", "units": []}
         deleted = self.store.ledger.finish(domain=domain, start=start, end=end,
-                                report_id=key_id, send_at=due,
-                                result={"outcome": "not sent", "reason": f"{outcome}: {reason}",
-                                        "units": []}, now=self.now)
+                                           report_id=key_id, send_at=due, result=result,
+                                           now=self.now)
         self.summary.not_sent += 1
         self.summary.events_deleted += deleted
         self.say(logging.WARNING if error else logging.INFO, "report-not-sent", report=key_id,
@@ -398,7 +398,7 @@ class _Pass:
                 fields["next_attempt"] = rfc3339(later)
                 self.summary.retrying += 1
         self.store.ledger.record_attempt(unit, status=status, at=self.now,
-                              next_attempt=next_attempt, error=result.detail)
+                                         next_attempt=next_attempt, error=result.detail)
         self.say(level, event, **fields)
 
     def try_unit(self, due: ledger.DueUnit, settings: DeliverySettings) -> DeliveryResult:
@@ -449,8 +449,8 @@ class _Pass:
         if not purged:
             self.checkpoint("before-delete")
         deleted = self.store.ledger.finish(domain=key.domain, start=key.start, end=key.end,
-                                report_id=key.report_id, send_at=key.send_at, result=result,
-                                now=self.now)
+                                           report_id=key.report_id, send_at=key.send_at,
+                                           result=result, now=self.now)
         self.summary.events_deleted += deleted
         if purged:
             return

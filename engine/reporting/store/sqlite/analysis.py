@@ -38,11 +38,9 @@ __all__ = ["SCHEMA_VERSION", "SqliteAnalysisStore"]
 DAY: Final = 86400
 
 
-
-
-
 class SqliteAnalysisStore:
-    """`AnalysisStore` on SQLite: `with SqliteAnalysisStore(path) as store:` opens (creating or migrating) the store."""
+    """`AnalysisStore` on SQLite: `with SqliteAnalysisStore(path) as store:` opens (creating or
+    migrating) the store."""
 
     def __init__(self, path: str | Path) -> None:
         try:
