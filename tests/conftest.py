@@ -27,6 +27,20 @@ def _private_example_keys() -> None:
 _private_example_keys()
 
 
+def _timing_free_hypothesis() -> None:
+    """Hypothesis' own timing checks (a per-example deadline, "data generation too slow")
+    fail a correct test when the machine is busy; tests assert no wall-clock time, so these
+    are off. Example counts stay bounded by each test's own `max_examples`."""
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("tlsrpt", deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile("tlsrpt")
+
+
+_timing_free_hypothesis()
+
+
 @pytest.fixture(autouse=True)
 def _no_found_configuration(monkeypatch: pytest.MonkeyPatch,
                             tmp_path_factory: pytest.TempPathFactory) -> None:
