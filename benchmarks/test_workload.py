@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 import engine
-from engine.reporting.send.deliver import DeliveryResult, Outcome
+from engine.reporting.send.deliver import DeliveryOutcome, DeliveryResult
 from engine.reporting.intake.normalise import normalise_event
 from engine.reporting.model import Event
 from engine.reporting.intake.jsonl import record_lines
@@ -107,11 +107,11 @@ def configs(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, engine.Confi
 
 
 def null_mail(relay: Any, *, mail_from: str, recipients: Any, message: bytes) -> DeliveryResult:
-    return DeliveryResult(Outcome.DELIVERED, "null sink")
+    return DeliveryResult(DeliveryOutcome.DELIVERED, "null sink")
 
 
 def null_post(url: str, payload: bytes, **options: Any) -> DeliveryResult:
-    return DeliveryResult(Outcome.DELIVERED, "null sink")
+    return DeliveryResult(DeliveryOutcome.DELIVERED, "null sink")
 
 
 def plain_record(config: engine.Config, store: SqliteEventStore, lines: Iterable[bytes],
