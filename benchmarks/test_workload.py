@@ -2,11 +2,9 @@
 10% failures of 4 kinds; ingest them from JSON Lines text (as `tlsrpt record` does), then one
 scheduler pass builds, packages (gzip, MIME) and delivers every report to a null sink.
 
-sys4's tlsrpt-reporter was measured at about 61,000 events/s for ingest and about 1.1 s to
-build 500 reports on this kind of machine (issue 6); it does not DKIM-sign. The goal is three
-times its throughput: at least 183,000 events/s and at most 0.37 s for the 500 reports, which
-is compared with our pass *without* signatures (the like-for-like figure); the pass with the
-example configuration's two signatures per report (RSA and Ed25519) is printed beside it.
+Our figures only: the ratios to sys4's tlsrpt-reporter are measured beside the peer itself,
+in the same run, by `test_peer.py`. The pass is timed with the example configuration's two
+signatures per report (RSA and Ed25519) and without any (the peer does not sign).
 
 Measured in the same run, as references for the ratios:
 
@@ -31,7 +29,7 @@ from typing import Any
 import pytest
 
 import engine
-from engine.reporting.send.deliver import DeliveryResult, Outcome
+from engine.reporting.send.deliver import DeliveryOutcome, DeliveryResult
 from engine.reporting.intake.normalise import normalise_event
 from engine.reporting.model import Event
 from engine.reporting.intake.jsonl import record_lines
@@ -45,9 +43,6 @@ EVENTS = 100_000
 DOMAINS = 500
 ROUNDS = 3
 BATCH = 10_000
-PEER_EVENTS_PER_SECOND = 61_000
-PEER_BUILD_SECONDS = 1.1
-GOAL = 3
 FAILURES = (("certificate-expired", "X509_V_ERR_CERT_HAS_EXPIRED"),
             ("certificate-host-mismatch", "X509_V_ERR_HOSTNAME_MISMATCH"),
             ("starttls-not-supported", None),
@@ -107,11 +102,11 @@ def configs(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, engine.Confi
 
 
 def null_mail(relay: Any, *, mail_from: str, recipients: Any, message: bytes) -> DeliveryResult:
-    return DeliveryResult(Outcome.DELIVERED, "null sink")
+    return DeliveryResult(DeliveryOutcome.DELIVERED, "null sink")
 
 
 def null_post(url: str, payload: bytes, **options: Any) -> DeliveryResult:
-    return DeliveryResult(Outcome.DELIVERED, "null sink")
+    return DeliveryResult(DeliveryOutcome.DELIVERED, "null sink")
 
 
 def plain_record(config: engine.Config, store: SqliteEventStore, lines: Iterable[bytes],
@@ -182,24 +177,17 @@ def test_peer_workload(benchmark: Any, configs: dict[bool, engine.Config], tmp_p
         "reordered_events_per_second": round(rates["ingest reordered"]),
         "pass_unsigned_seconds": round(best["pass unsigned"], 3),
         "pass_signed_seconds": round(best["pass signed"], 3)})
-    ingest_ratio = rates["ingest"] / PEER_EVENTS_PER_SECOND
-    build_ratio = PEER_BUILD_SECONDS / best["pass unsigned"]
     report = [
         "",
-        f"peer workload ({EVENTS:,} events, {DOMAINS} domains; best of {ROUNDS} rounds):",
-        f"  ingest from JSON Lines: {rates['ingest']:,.0f} events/s = {ingest_ratio:.1f}x "
-        f"tlsrpt-reporter's {PEER_EVENTS_PER_SECOND:,} (goal {GOAL}x: "
-        f"{'met' if ingest_ratio >= GOAL else 'NOT met'})",
+        f"workload ({EVENTS:,} events, {DOMAINS} domains; best of {ROUNDS} rounds):",
+        f"  ingest from JSON Lines: {rates['ingest']:,.0f} events/s",
         f"    reference, same run: plain json.loads + normalise_event "
         f"{rates['ingest plain']:,.0f} events/s (fast path "
         f"{rates['ingest'] / rates['ingest plain']:.1f}x); keys reordered (no line template) "
         f"{rates['ingest reordered']:,.0f} events/s",
         f"  build + package + deliver {DOMAINS} reports (null sink), unsigned: "
-        f"{best['pass unsigned']:.3f} s = {build_ratio:.1f}x faster than tlsrpt-reporter's "
-        f"{PEER_BUILD_SECONDS} s (goal {GOAL}x: {'met' if build_ratio >= GOAL else 'NOT met'})",
-        f"    the same, DKIM-signed (RSA + Ed25519, {2 * DOMAINS} signatures): "
-        f"{best['pass signed']:.3f} s ({PEER_BUILD_SECONDS / best['pass signed']:.1f}x the "
-        "peer, which does not sign)",
+        f"{best['pass unsigned']:.3f} s; DKIM-signed (RSA + Ed25519, {2 * DOMAINS} "
+        f"signatures): {best['pass signed']:.3f} s",
     ]
     with capsys.disabled():  # shown in -q runs too
         print("\n".join(report))

@@ -15,6 +15,9 @@ DAY: Final = 86400
 WEEK: Final = 7 * DAY
 #: 1970-01-01 was a Thursday; adding 4 makes day 0 of the week a Sunday
 _EPOCH_WEEKDAY_SHIFT: Final = 4
+#: window lengths of the frequencies whose windows are aligned multiples of their length, for
+#: intake's hot loops, which compute `start = t - t % size` inline instead of calling `window`
+ALIGNED_WINDOW_SECONDS: Final = {Frequency.HOURLY: HOUR, Frequency.DAILY: DAY}
 
 
 def window(frequency: Frequency, t: int) -> tuple[int, int] | None:

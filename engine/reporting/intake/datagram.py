@@ -17,7 +17,6 @@ datagrams are decoded once and then only re-stamped with their receipt time.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import functools
 import json
@@ -112,7 +111,10 @@ def decode_datagram(data: bytes, *, received_at: int) -> Decoded:
                 else _decode_or_error(data))
     if isinstance(template, DatagramError):
         raise DatagramError(template.reason, template.detail)
-    return Decoded(tuple(dataclasses.replace(event, time=received_at)
+    # Positional construction rather than dataclasses.replace, which costs several times more
+    # and runs for every datagram the collector receives.
+    return Decoded(tuple(Event(received_at, event.report_domain, event.policy, event.success,
+                               event.failure_details, event.destinations, event.event_id)
                          for event in template.events),
                    template.warnings, template.policies_dropped)
 

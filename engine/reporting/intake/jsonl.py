@@ -30,7 +30,7 @@ from engine.reporting.intake.normalise import (MAX_TIME, MEMO_CHARS, MEMO_LIMIT,
                                       Normaliser, plain_text)
 from engine.reporting.model import Event
 from engine.reporting.store.interface import EventStore
-from engine.reporting.window import window
+from engine.reporting.window import ALIGNED_WINDOW_SECONDS, window
 
 #: Longest line accepted: an event is a few hundred bytes; a megabyte is certainly not one.
 MAX_LINE_BYTES: Final = 1 << 20
@@ -41,8 +41,6 @@ BATCH: Final = 10_000
 PROGRESS_EVERY: Final = 10_000
 _FREQUENCIES: Final = {"never": Frequency.NEVER, "hourly": Frequency.HOURLY,
                        "daily": Frequency.DAILY, "weekly": Frequency.WEEKLY}
-#: window lengths of the frequencies whose windows are aligned multiples (spec 3.3)
-_FIXED_WINDOWS: Final = {Frequency.HOURLY: 3600, Frequency.DAILY: 86400}
 # The two per-event values, as the documented format writes them: `"event_id":"<id>"` then
 # `"time":<integer>`, next to each other (JSON white space allowed between tokens). An id
 # without escapes is its own text. Lines written otherwise never match a template: they are
@@ -226,7 +224,7 @@ def _record(config: Config, store: EventStore, lines: Iterable[bytes | str], now
         if frequency is None:
             frequency = frequencies[event.report_domain] = config.tls_aggregate(
                 event.report_domain).send
-        size = _FIXED_WINDOWS.get(frequency)
+        size = ALIGNED_WINDOW_SECONDS.get(frequency)
         if size is not None:  # window() inlined for the common frequencies
             start = event.time - event.time % size
             batch.append((event, start, start + size))

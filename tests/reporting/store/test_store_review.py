@@ -7,7 +7,6 @@ import json
 import sqlite3
 import tempfile
 import tracemalloc
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -443,9 +442,9 @@ def test_shared_and_copied_objects_count_alike(items: list) -> None:  # type: ig
     for item, copy_policy, copy_destinations in items:
         ev = _make(item)[0]
         if copy_policy:
-            ev = replace(ev, policy=Policy(ev.policy.type, tuple(list(ev.policy.strings)),
-                                           ev.policy.domain, tuple(list(ev.policy.mx_hosts))))
+            ev = ev._replace(policy=Policy(ev.policy.type, tuple(list(ev.policy.strings)),
+                                        ev.policy.domain, tuple(list(ev.policy.mx_hosts))))
         if copy_destinations and ev.destinations is not None:
-            ev = replace(ev, destinations=tuple(list(ev.destinations)))
-        events.append(replace(ev, report_domain="d0.example", time=T0))
+            ev = ev._replace(destinations=tuple(list(ev.destinations)))
+        events.append(ev._replace(report_domain="d0.example", time=T0))
     assert _canonical(count_events(events)) == _canonical(_reference_counts(events))
